@@ -1,0 +1,18 @@
+//! sso-agent: one long-running owner of AWS IAM Identity Center logins for a user.
+//!
+//! Dependency direction (see STYLE.md): `cli -> api <- daemon -> session -> oidc, portal, store`;
+//! `cli -> service, config`. Nothing imports `cli`.
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod endpoint;
+pub mod entropy;
+pub mod env;
+pub mod oidc;
+pub mod paths;
+pub mod secret;
+pub mod session;
+pub mod store;
