@@ -14,5 +14,6 @@ pub mod env;
 pub mod oidc;
 pub mod paths;
 pub mod secret;
+pub mod service;
 pub mod session;
 pub mod store;

@@ -1,1 +1,142 @@
-//! cli (in progress)
+//! The command line: parses, calls, prints, and picks an exit code. Nothing imports `cli`.
+//! Must not: hold policy or talk to AWS (the daemon does), or print a secret other than the
+//! token that `token` was asked for.
+
+mod client;
+mod exit;
+mod install;
+mod login;
+mod logout;
+mod run;
+mod status;
+mod token;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Flags, Settings};
+use crate::env::Env;
+
+pub use exit::{Exit, Failure};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sso-agent",
+    version,
+    about = "Keeps AWS IAM Identity Center (SSO) logins alive and serves tokens to local processes",
+    long_about = None,
+)]
+struct Cli {
+    /// Socket path of the daemon [env: SSO_AGENT_SOCKET]
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground (what systemd or launchd start)
+    Run(RunArgs),
+    /// Log a session in (the daemon runs the flow; this prints what to open and waits)
+    Login(login::LoginArgs),
+    /// Print a valid access token for a session
+    Token(token::TokenArgs),
+    /// Show the daemon and every session
+    Status(status::StatusArgs),
+    /// Forget a session's tokens (memory and keyring)
+    Logout(logout::LogoutArgs),
+    /// Install and start the per-user service (systemd user units or a launchd agent)
+    Install(install::InstallArgs),
+    /// Stop and remove the per-user service
+    Uninstall(install::InstallArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// tracing filter, e.g. info or sso_agent=debug [env: SSO_AGENT_LOG]
+    #[arg(long, value_name = "FILTER")]
+    log: Option<String>,
+    /// Refresh when less than this remains, e.g. 10m [env: SSO_AGENT_REFRESH_MARGIN]
+    #[arg(long, value_name = "DURATION")]
+    refresh_margin: Option<String>,
+    /// Register a fresh client when its secret expires sooner than this, e.g. 7d
+    /// [env: SSO_AGENT_REREGISTRATION_MARGIN]
+    #[arg(long, value_name = "DURATION")]
+    reregistration_margin: Option<String>,
+    /// Where tokens are kept: keyring or memory [env: SSO_AGENT_STORE]
+    #[arg(long, value_name = "BACKEND")]
+    store: Option<String>,
+}
+
+/// Entry point of the binary: returns the process exit code.
+pub fn main() -> ExitCode {
+    let env = Env::from_process();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { Exit::Usage } else { Exit::Ok };
+            let _ = e.print();
+            return code.into();
+        }
+    };
+    let result = dispatch(cli, env);
+    match result {
+        Ok(()) => Exit::Ok.into(),
+        Err(f) => {
+            eprintln!("sso-agent: {}", f.message);
+            f.exit.into()
+        }
+    }
+}
+
+fn dispatch(cli: Cli, env: Env) -> Result<(), Failure> {
+    let mut flags = Flags {
+        socket: cli.socket,
+        ..Flags::default()
+    };
+    match cli.command {
+        Command::Run(args) => {
+            flags.log = args.log;
+            flags.refresh_margin = args.refresh_margin;
+            flags.reregistration_margin = args.reregistration_margin;
+            flags.store = args.store;
+            let settings = settings(&flags, &env)?;
+            run::run(settings, env)
+        }
+        Command::Login(args) => client_rt()?.block_on(login::login(args, &settings(&flags, &env)?, &env)),
+        Command::Token(args) => client_rt()?.block_on(token::token(args, &settings(&flags, &env)?, &env)),
+        Command::Status(args) => client_rt()?.block_on(status::status(args, &settings(&flags, &env)?)),
+        Command::Logout(args) => client_rt()?.block_on(logout::logout(args, &settings(&flags, &env)?, &env)),
+        Command::Install(args) => install::install(args, &settings(&flags, &env)?, &env),
+        Command::Uninstall(args) => install::uninstall(args, &settings(&flags, &env)?, &env),
+    }
+}
+
+fn settings(flags: &Flags, env: &Env) -> Result<Settings, Failure> {
+    config::load_settings(flags, env).map_err(|e| Failure::new(Exit::Usage, e.to_string()))
+}
+
+/// Client commands make one or a few socket round trips: a current-thread runtime starts
+/// fastest.
+fn client_rt() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(Exit::Error, format!("cannot start the runtime: {e}")))
+}
+
+/// The session a command is about: the one named, else the only one configured, else the
+/// one `AWS_PROFILE` points at (SPEC "SESSION may be omitted when …").
+fn resolve_session(explicit: Option<String>, settings: &Settings, env: &Env) -> Result<String, Failure> {
+    if let Some(name) = explicit {
+        return Ok(name);
+    }
+    let aws = config::load_aws_config(&settings.aws_config_file)
+        .map_err(|e| Failure::new(Exit::Usage, e.to_string()))?;
+    aws.resolve_session(None, env)
+        .map(|s| s.name.clone())
+        .map_err(|e| Failure::new(Exit::Usage, e.to_string()))
+}

@@ -1,0 +1,175 @@
+//! The `data` of each route. Field names are camelCase on the wire, as SPEC.md lists them.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::clock::serde_rfc3339;
+use crate::secret::Secret;
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusData {
+    pub version: String,
+    pub pid: u32,
+    #[serde(with = "serde_rfc3339")]
+    pub started_at: OffsetDateTime,
+    pub socket: String,
+    pub store: StoreStatus,
+    pub config_file: String,
+    /// The last configuration problem (file and line), if the file currently does not load.
+    #[serde(default)]
+    pub config_error: Option<String>,
+    pub sessions: Vec<SessionStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreStatus {
+    /// `keyring` or `memory`.
+    pub backend: String,
+    pub available: bool,
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    Valid,
+    Refreshing,
+    Expiring,
+    LoginRequired,
+    LoginPending,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Valid => "valid",
+            SessionState::Refreshing => "refreshing",
+            SessionState::Expiring => "expiring",
+            SessionState::LoginRequired => "login_required",
+            SessionState::LoginPending => "login_pending",
+        }
+    }
+}
+
+/// One session in `status`. Never a secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionStatus {
+    pub name: String,
+    pub start_url: String,
+    pub region: String,
+    pub state: SessionState,
+    #[serde(default, with = "serde_rfc3339::option")]
+    pub access_token_expires_at: Option<OffsetDateTime>,
+    pub refreshable: bool,
+    /// When the client registration bound to the current refresh chain lapses.
+    #[serde(default, with = "serde_rfc3339::option")]
+    pub registration_expires_at: Option<OffsetDateTime>,
+    #[serde(default, with = "serde_rfc3339::option")]
+    pub last_refresh_at: Option<OffsetDateTime>,
+    #[serde(default, with = "serde_rfc3339::option")]
+    pub next_refresh_at: Option<OffsetDateTime>,
+    /// When a new login will be needed because the refresh chain cannot go on
+    /// (its client registration lapses, or the chain already ended).
+    #[serde(default, with = "serde_rfc3339::option")]
+    pub login_needed_by: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+/// `GET /v1/sessions/{name}/token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenData {
+    pub session: String,
+    #[serde(serialize_with = "crate::secret::serialize_exposed")]
+    pub access_token: Secret,
+    #[serde(with = "serde_rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub region: String,
+    pub start_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginFlow {
+    DeviceCode,
+    AuthorizationCode,
+}
+
+impl LoginFlow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginFlow::DeviceCode => "device_code",
+            LoginFlow::AuthorizationCode => "authorization_code",
+        }
+    }
+}
+
+/// Body of `POST /v1/sessions/{name}/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoginRequest {
+    #[serde(default = "default_flow")]
+    pub flow: LoginFlow,
+}
+
+fn default_flow() -> LoginFlow {
+    LoginFlow::DeviceCode
+}
+
+/// Answer of `POST /v1/sessions/{name}/login`: what the user must open or type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginStarted {
+    pub login_id: String,
+    pub flow: LoginFlow,
+    #[serde(default)]
+    pub verification_uri: Option<String>,
+    #[serde(default)]
+    pub verification_uri_complete: Option<String>,
+    #[serde(default)]
+    pub user_code: Option<String>,
+    #[serde(default)]
+    pub authorize_url: Option<String>,
+    #[serde(with = "serde_rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// True when this request joined a login that was already pending.
+    #[serde(default)]
+    pub joined: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginState {
+    Pending,
+    Succeeded,
+    Denied,
+    Expired,
+    Failed,
+}
+
+/// Answer of `GET /v1/sessions/{name}/login?wait=S`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginStatus {
+    #[serde(default)]
+    pub login_id: Option<String>,
+    pub state: LoginState,
+    pub message: String,
+    #[serde(default, with = "serde_rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// Answer of `POST /v1/sessions/{name}/logout`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogoutData {
+    pub session: String,
+    /// Whether there were tokens to forget.
+    pub forgotten: bool,
+}

@@ -1,0 +1,106 @@
+//! `sso-agent login [SESSION] [--device-code] [--no-browser]`: asks the daemon to run the
+//! login, prints what the user must open or type, and waits with a live countdown.
+//! Ctrl-C only stops this waiting; the daemon keeps the login open for others.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::api::{LoginFlow, LoginStarted, LoginState, LoginStatus, paths};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::env::Env;
+
+use super::client::Client;
+use super::exit::{Exit, Failure};
+use super::status::relative;
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The sso-session (optional when only one is configured or AWS_PROFILE names one)
+    session: Option<String>,
+    /// Use the device-code flow (type a code on any device)
+    #[arg(long)]
+    device_code: bool,
+    /// Do not open a browser; only print the URL
+    #[arg(long)]
+    no_browser: bool,
+}
+
+/// Long-poll slice: the daemon answers at once when the login ends, else after this.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Which flow to ask for, and why (said to the user).
+fn choose_flow(args: &LoginArgs) -> (LoginFlow, &'static str) {
+    if args.device_code {
+        return (LoginFlow::DeviceCode, "--device-code was given");
+    }
+    // The authorization-code flow (PKCE) is not served by this version yet.
+    (LoginFlow::DeviceCode, "the device-code flow is the one this version supports")
+}
+
+pub async fn login(args: LoginArgs, settings: &Settings, env: &Env) -> Result<(), Failure> {
+    let (flow, why) = choose_flow(&args);
+    let session = super::resolve_session(args.session, settings, env)?;
+    let client = Client::new(&settings.socket);
+    let body = serde_json::json!({ "flow": flow.as_str() }).to_string().into_bytes();
+    let started: LoginStarted = client.post(&paths::login(&session), Some(body)).await?;
+    print_instructions(&session, &started, why);
+
+    let tty = std::io::stderr().is_terminal();
+    let path = format!("{}?wait={}", paths::login(&session), POLL.as_secs());
+    let mut last_line = 0u64;
+    loop {
+        let status: LoginStatus = client.get(&path).await?;
+        if status.login_id.as_deref() != Some(&started.login_id) && status.state != LoginState::Pending {
+            // Our login was replaced (e.g. cancelled by logout and restarted).
+            return Err(Failure::new(Exit::Error, format!("the login was superseded: {}", status.message)));
+        }
+        match status.state {
+            LoginState::Pending => {
+                let left = relative(started.expires_at, SystemClock.now());
+                let elapsed = (started.expires_at - SystemClock.now()).whole_seconds();
+                if tty {
+                    eprint!("\r\x1b[2KWaiting for approval… code expires {left}");
+                    let _ = std::io::stderr().flush();
+                } else if last_line == 0 || elapsed.unsigned_abs() / 60 != last_line / 60 {
+                    eprintln!("Waiting for approval… code expires {left}");
+                }
+                last_line = elapsed.unsigned_abs();
+            }
+            LoginState::Succeeded => {
+                if tty {
+                    eprintln!();
+                }
+                eprintln!("Logged in to {session}.");
+                return Ok(());
+            }
+            LoginState::Denied | LoginState::Expired | LoginState::Failed => {
+                if tty {
+                    eprintln!();
+                }
+                return Err(Failure::new(Exit::Error, format!("login to {session} did not complete: {}", status.message)));
+            }
+        }
+    }
+}
+
+fn print_instructions(session: &str, s: &LoginStarted, why: &str) {
+    let mut out = std::io::stdout().lock();
+    let joined = if s.joined { " (joining a login already in progress)" } else { "" };
+    let _ = writeln!(out, "Logging in to {session} with the {} flow{joined}: {why}.", s.flow.as_str().replace('_', " "));
+    if let Some(uri) = &s.verification_uri {
+        let _ = writeln!(out, "Open {uri}");
+        if let Some(code) = &s.user_code {
+            let _ = writeln!(out, "and enter the code: {code}");
+        }
+        if let Some(complete) = &s.verification_uri_complete {
+            let _ = writeln!(out, "(or open {complete} directly)");
+        }
+    }
+    if let Some(url) = &s.authorize_url {
+        let _ = writeln!(out, "Open {url}");
+    }
+    let _ = out.flush();
+}

@@ -1,0 +1,39 @@
+//! `sso-agent logout [SESSION | --all]`.
+
+use clap::Args;
+
+use crate::api::{LogoutData, StatusData, paths};
+use crate::config::Settings;
+use crate::env::Env;
+
+use super::client::Client;
+use super::exit::Failure;
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The sso-session (optional when only one is configured or AWS_PROFILE names one)
+    #[arg(conflicts_with = "all")]
+    session: Option<String>,
+    /// Log out of every session
+    #[arg(long)]
+    all: bool,
+}
+
+pub async fn logout(args: LogoutArgs, settings: &Settings, env: &Env) -> Result<(), Failure> {
+    let client = Client::new(&settings.socket);
+    let names = if args.all {
+        let status: StatusData = client.get(paths::STATUS).await?;
+        status.sessions.into_iter().map(|s| s.name).collect()
+    } else {
+        vec![super::resolve_session(args.session, settings, env)?]
+    };
+    for name in names {
+        let out: LogoutData = client.post(&paths::logout(&name), None).await?;
+        if out.forgotten {
+            eprintln!("Logged out of {name}: its tokens are forgotten.");
+        } else {
+            eprintln!("{name} had no tokens to forget.");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! `sso-agent run`: wires settings, logging, store, sessions and the socket, then serves
+//! until SIGTERM/SIGINT.
+//! Must not: contain daemon behaviour itself (that is `daemon::serve` and `session`).
+
+use std::io::IsTerminal;
+use std::sync::{Arc, RwLock};
+
+use tracing_subscriber::EnvFilter;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Settings};
+use crate::daemon::{self, AppState};
+use crate::entropy::OsEntropy;
+use crate::env::Env;
+use crate::session::{Deps, HttpOidcFactory, Manager};
+use crate::store;
+
+use super::exit::{Exit, Failure};
+
+pub fn run(settings: Settings, env: Env) -> Result<(), Failure> {
+    // Before any thread exists: the activation crate clears LISTEN_FDS/LISTEN_PID.
+    #[cfg(unix)]
+    let activated = daemon::listener::take_activated()
+        .map_err(|e| Failure::new(Exit::Error, format!("cannot use the socket passed by systemd: {e}")))?;
+    let filter = EnvFilter::try_new(&settings.log).map_err(|e| {
+        Failure::new(Exit::Usage, format!("log filter {:?} is not valid: {e}", settings.log))
+    })?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(Exit::Error, format!("cannot start the runtime: {e}")))?;
+    rt.block_on(run_async(settings, env, activated))
+}
+
+async fn run_async(settings: Settings, env: Env, activated: Option<daemon::listener::Activated>) -> Result<(), Failure> {
+    // 1. Bind first (or adopt the activated socket), so a second daemon stops before
+    //    touching anything.
+    let bound = match activated {
+        Some(a) => daemon::listener::adopt(a),
+        None => daemon::bind(&settings.socket).await,
+    }
+    .map_err(|e| Failure::new(Exit::Error, e.to_string()))?;
+
+    // 2. Load: store, configuration, sessions (each task recovers its tokens).
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = store::open(settings.store).await;
+    let http = crate::oidc::http_client()
+        .map_err(|e| Failure::new(Exit::Error, format!("cannot build the HTTPS client: {e}")))?;
+    let deps = Deps {
+        clock: clock.clone(),
+        entropy: Arc::new(OsEntropy),
+        store: store.clone(),
+        oidc: Arc::new(HttpOidcFactory::new(http)),
+        refresh_margin: settings.refresh_margin,
+        reregistration_margin: settings.reregistration_margin,
+    };
+    let manager = Arc::new(Manager::new(deps));
+    let config_error = match config::load_aws_config(&settings.aws_config_file) {
+        Ok(aws) => {
+            let (sessions, problems) = daemon::sessions_from(&aws, &env);
+            for p in &problems {
+                tracing::error!(problem = %p, "session left out");
+            }
+            if sessions.is_empty() {
+                tracing::warn!(file = %settings.aws_config_file.display(), "no [sso-session] is configured; add one and restart");
+            }
+            manager.apply(sessions);
+            (!problems.is_empty()).then(|| problems.join("; "))
+        }
+        Err(e) => {
+            tracing::error!(file = %settings.aws_config_file.display(), error = %e, "the AWS config does not load; no sessions");
+            Some(e.to_string())
+        }
+    };
+    let state = Arc::new(AppState {
+        manager,
+        store,
+        started_at: clock.now(),
+        socket: settings.socket.display().to_string(),
+        config_file: settings.aws_config_file.display().to_string(),
+        config_error: RwLock::new(config_error),
+    });
+
+    let _watcher = daemon::reload::watch(settings.aws_config_file.clone(), env, state.clone());
+
+    // 3 + 4. Serve; ready once accepting. 5. Drain on a signal.
+    daemon::serve(bound, state, shutdown_signal(), daemon::ready::ready)
+        .await
+        .map_err(|e| Failure::new(Exit::Error, format!("serving failed: {e}")))
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the daemon");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,283 @@
+//! Translates HTTP requests on the socket into session calls and answers in the envelope.
+//! Must not: hold policy (that is the session task's) or log request bodies.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::api::{self, ApiError, Envelope, ErrorCode, LoginRequest, LogoutData, StatusData, StoreStatus};
+use crate::session::{Manager, SessionError, SessionHandle};
+use crate::store::SecretStore;
+
+/// Largest request body accepted (the only body is a tiny login request).
+pub const MAX_BODY: usize = 16 * 1024;
+/// Time allowed to receive a request body once the headers are in.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest `wait` a caller may ask for.
+pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+
+/// What the routes need; shared by all connections.
+pub struct AppState {
+    pub manager: Arc<Manager>,
+    pub store: Arc<dyn SecretStore>,
+    pub started_at: OffsetDateTime,
+    pub socket: String,
+    pub config_file: String,
+    pub config_error: RwLock<Option<String>>,
+}
+
+pub type Resp = Response<Full<Bytes>>;
+
+/// Maps a session error to its API code (the one outward mapping on the daemon side).
+pub fn error_code(e: &SessionError) -> ErrorCode {
+    match e {
+        SessionError::LoginRequired(_) => ErrorCode::LoginRequired,
+        SessionError::LoginPending(_) => ErrorCode::LoginPending,
+        SessionError::Upstream(_) => ErrorCode::UpstreamError,
+        SessionError::Timeout(_) => ErrorCode::Timeout,
+        SessionError::Store(_) => ErrorCode::StoreUnavailable,
+        SessionError::Internal(_) => ErrorCode::Internal,
+    }
+}
+
+fn json<T: Serialize>(status: StatusCode, env: &Envelope<T>) -> Resp {
+    let body = serde_json::to_vec(env).unwrap_or_else(|_| {
+        br#"{"success":false,"error":{"code":"INTERNAL","message":"could not encode the answer"}}"#.to_vec()
+    });
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    resp
+}
+
+pub fn ok<T: Serialize>(data: T) -> Resp {
+    json(StatusCode::OK, &Envelope::ok(data))
+}
+
+pub fn error(code: ErrorCode, message: impl Into<String>) -> Resp {
+    let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json(status, &Envelope::<()>::err(ApiError::new(code, message)))
+}
+
+fn session_error(e: SessionError) -> Resp {
+    error(error_code(&e), e.to_string())
+}
+
+/// Entry point for every request from an allowed peer.
+pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Resp
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: std::fmt::Display,
+{
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let resp = route(&state, req, &method, &path, &query).await;
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+    resp
+}
+
+async fn route<B>(state: &AppState, req: Request<B>, method: &Method, path: &str, query: &str) -> Resp
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: std::fmt::Display,
+{
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["", "v1", "status"] => match *method {
+            Method::GET => ok(status(state)),
+            _ => not_allowed(method, path, "GET"),
+        },
+        ["", "v1", "sessions", name, action] => {
+            let name = match percent_encoding::percent_decode_str(name).decode_utf8() {
+                Ok(n) => n.into_owned(),
+                Err(_) => return error(ErrorCode::ValidationError, "the session name is not valid UTF-8"),
+            };
+            let params = match Params::parse(query) {
+                Ok(p) => p,
+                Err(e) => return error(ErrorCode::ValidationError, e),
+            };
+            let Some(session) = state.manager.get(&name) else {
+                return unknown_session(state, &name);
+            };
+            match (*action, method) {
+                ("token", &Method::GET) => match session.token(params.min_validity, params.wait).await {
+                    Ok(t) => ok(t),
+                    Err(e) => session_error(e),
+                },
+                ("login", &Method::POST) => {
+                    let body = match read_body(req).await {
+                        Ok(b) => b,
+                        Err(resp) => return *resp,
+                    };
+                    let login: LoginRequest = if body.iter().all(u8::is_ascii_whitespace) {
+                        LoginRequest { flow: api::LoginFlow::DeviceCode }
+                    } else {
+                        match serde_json::from_slice(&body) {
+                            Ok(l) => l,
+                            Err(e) => {
+                                return error(
+                                    ErrorCode::ValidationError,
+                                    format!("the body is not a login request ({e}); send {{\"flow\": \"device_code\"}} or {{\"flow\": \"authorization_code\"}}"),
+                                );
+                            }
+                        }
+                    };
+                    match session.start_login(login.flow).await {
+                        Ok(started) => ok(started),
+                        Err(e) => session_error(e),
+                    }
+                }
+                ("login", &Method::GET) => ok(session.login_status(params.wait).await),
+                ("logout", &Method::POST) => logout(&session, &name).await,
+                ("token", _) => not_allowed(method, path, "GET"),
+                ("login", _) => not_allowed(method, path, "GET, POST"),
+                ("logout", _) => not_allowed(method, path, "POST"),
+                _ => not_found(path),
+            }
+        }
+        _ => not_found(path),
+    }
+}
+
+async fn logout(session: &SessionHandle, name: &str) -> Resp {
+    match session.logout().await {
+        Ok(forgotten) => ok(LogoutData {
+            session: name.to_string(),
+            forgotten,
+        }),
+        Err(e) => session_error(e),
+    }
+}
+
+fn status(state: &AppState) -> StatusData {
+    let health = state.store.health();
+    StatusData {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        pid: std::process::id(),
+        started_at: state.started_at,
+        socket: state.socket.clone(),
+        store: StoreStatus {
+            backend: health.backend,
+            available: health.available,
+            detail: health.detail,
+        },
+        config_file: state.config_file.clone(),
+        config_error: state.config_error.read().unwrap_or_else(|p| p.into_inner()).clone(),
+        sessions: state.manager.statuses(),
+    }
+}
+
+fn unknown_session(state: &AppState, name: &str) -> Resp {
+    let names = state.manager.names();
+    let known = if names.is_empty() {
+        format!("no sso-session is configured in {}", state.config_file)
+    } else {
+        format!("configured sessions: {}", names.join(", "))
+    };
+    error(ErrorCode::NotFound, format!("no sso-session named `{name}`; {known}"))
+}
+
+fn not_found(path: &str) -> Resp {
+    error(
+        ErrorCode::NotFound,
+        format!("no such route: {path}; see /v1/status and /v1/sessions/{{name}}/{{token|login|logout}}"),
+    )
+}
+
+/// Unknown methods on known routes get the envelope with 404 NOT_FOUND (SPEC's code table
+/// has no 405) and an `Allow` header naming what works.
+fn not_allowed(method: &Method, path: &str, allow: &'static str) -> Resp {
+    let mut resp = error(ErrorCode::NotFound, format!("no route for {method} {path}; allowed: {allow}"));
+    resp.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    resp
+}
+
+async fn read_body<B>(req: Request<B>) -> Result<Bytes, Box<Resp>>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: std::fmt::Display,
+{
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(Box::new(too_large()));
+    }
+    let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(req.into_body(), MAX_BODY).collect()).await;
+    match collected {
+        Err(_) => Err(Box::new(error(ErrorCode::Timeout, "the request body did not arrive in time"))),
+        Ok(Err(e)) if e.to_string().contains("length limit exceeded") => Err(Box::new(too_large())),
+        Ok(Err(e)) => Err(Box::new(error(ErrorCode::ValidationError, format!("could not read the body: {e}")))),
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+    }
+}
+
+fn too_large() -> Resp {
+    error(ErrorCode::PayloadTooLarge, format!("the request body is larger than {MAX_BODY} bytes"))
+}
+
+/// Query parameters shared by the session routes.
+#[derive(Debug, Default, PartialEq)]
+struct Params {
+    min_validity: Duration,
+    wait: Duration,
+}
+
+impl Params {
+    fn parse(query: &str) -> Result<Self, String> {
+        let mut p = Params::default();
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            let secs = |what: &str| -> Result<Duration, String> {
+                v.parse::<u64>()
+                    .map(Duration::from_secs)
+                    .map_err(|_| format!("{what} must be a whole number of seconds, not `{v}`"))
+            };
+            match k.as_ref() {
+                "minValidity" => p.min_validity = secs("minValidity")?,
+                "wait" => {
+                    p.wait = secs("wait")?;
+                    if p.wait > MAX_WAIT {
+                        return Err(format!("wait may be at most {} seconds", MAX_WAIT.as_secs()));
+                    }
+                }
+                other => return Err(format!("unknown query parameter `{other}`; known: minValidity, wait")),
+            }
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_parse_and_reject() {
+        assert_eq!(Params::parse("").unwrap(), Params::default());
+        let p = Params::parse("minValidity=600&wait=5").unwrap();
+        assert_eq!(p.min_validity, Duration::from_secs(600));
+        assert_eq!(p.wait, Duration::from_secs(5));
+        assert!(Params::parse("minValidity=-1").is_err());
+        assert!(Params::parse("minValidity=ten").is_err());
+        assert!(Params::parse("wait=99999").is_err());
+        assert!(Params::parse("bogus=1").is_err());
+    }
+
+    #[test]
+    fn errors_carry_code_and_status() {
+        let r = error(ErrorCode::LoginRequired, "x");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let r = not_allowed(&Method::DELETE, "/v1/status", "GET");
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(r.headers().get(header::ALLOW).unwrap(), "GET");
+    }
+}

@@ -1,0 +1,124 @@
+//! Pure decisions about time: when to refresh, how long to back off, whether a registration
+//! may start a login. Table-tested; callers log the inputs and the decision.
+//! Must not: read the clock, sleep, or do I/O. Every input is an argument.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+/// Share of the refresh lead added as jitter (always earlier, never later).
+const JITTER_SHARE: f64 = 0.1;
+/// First retry delay after a transient failure, and the cap of the exponential back-off.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
+pub const BACKOFF_CAP: Duration = Duration::from_secs(300);
+
+fn dur(d: time::Duration) -> Duration {
+    Duration::try_from(d).unwrap_or(Duration::ZERO)
+}
+
+/// How long before expiry a token of `lifetime` is refreshed: `max(margin, lifetime/6)`,
+/// capped at half the lifetime so short-lived tokens never refresh in a loop (SPEC).
+pub fn refresh_lead(lifetime: Duration, margin: Duration) -> Duration {
+    margin.max(lifetime / 6).min(lifetime / 2)
+}
+
+/// When to refresh a token issued at `issued_at` that expires at `expires_at`.
+/// `jitter` in [0, 1) moves the moment earlier by up to 10% of the lead, so many daemons
+/// (or sessions) started together do not refresh in lockstep.
+pub fn refresh_at(
+    issued_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    margin: Duration,
+    jitter: f64,
+) -> OffsetDateTime {
+    let lifetime = dur(expires_at - issued_at);
+    let lead = refresh_lead(lifetime, margin);
+    let jitter = lead.mul_f64(JITTER_SHARE * jitter.clamp(0.0, 1.0));
+    expires_at - lead - jitter
+}
+
+/// Delay before retry number `failures` (1-based) after transient failures: exponential from
+/// 5 s, capped at 5 min, with "equal jitter" (half fixed, half random) so it stays bounded
+/// below and above.
+pub fn backoff(failures: u32, jitter: f64) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    let full = BACKOFF_BASE.saturating_mul(1u32 << exp).min(BACKOFF_CAP);
+    full / 2 + (full / 2).mul_f64(jitter.clamp(0.0, 1.0))
+}
+
+/// Whether a stored registration may start a new login now: its secret must outlive the
+/// re-registration margin, or, for clients whose whole lifetime is shorter than the margin,
+/// half its lifetime (so a short-lived secret does not cause a registration per login).
+pub fn registration_usable(
+    issued_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+    margin: Duration,
+) -> bool {
+    let lifetime = dur(expires_at - issued_at);
+    let needed = margin.min(lifetime / 2);
+    expires_at > now && dur(expires_at - now) > needed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const M: Duration = Duration::from_secs(60);
+    const H: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn refresh_lead_table() {
+        for (lifetime, margin, lead) in [
+            (8 * H, 10 * M, 80 * M),    // lifetime/6 wins
+            (H, 10 * M, 10 * M),        // margin and lifetime/6 equal
+            (30 * M, 10 * M, 10 * M),   // margin wins
+            (10 * M, 10 * M, 5 * M),    // capped at half the lifetime
+            (Duration::from_secs(60), 10 * M, Duration::from_secs(30)),
+            (Duration::ZERO, 10 * M, Duration::ZERO),
+        ] {
+            assert_eq!(refresh_lead(lifetime, margin), lead, "lifetime {lifetime:?}");
+        }
+    }
+
+    #[test]
+    fn refresh_at_is_before_expiry_and_jitter_only_moves_earlier() {
+        let issued = datetime!(2026-01-01 0:00 UTC);
+        let expires = datetime!(2026-01-01 1:00 UTC);
+        assert_eq!(refresh_at(issued, expires, 10 * M, 0.0), datetime!(2026-01-01 0:50 UTC));
+        let jittered = refresh_at(issued, expires, 10 * M, 0.999);
+        assert!(jittered < datetime!(2026-01-01 0:50 UTC));
+        assert!(jittered >= datetime!(2026-01-01 0:49 UTC));
+        // expired-at-issue (clock skew) still yields a moment, never a panic
+        assert!(refresh_at(expires, issued, 10 * M, 0.5) <= issued);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        assert_eq!(backoff(1, 0.0), Duration::from_millis(2500));
+        assert_eq!(backoff(1, 1.0), BACKOFF_BASE);
+        assert_eq!(backoff(2, 1.0), 2 * BACKOFF_BASE);
+        assert_eq!(backoff(3, 0.0), BACKOFF_BASE);
+        assert_eq!(backoff(30, 1.0), BACKOFF_CAP);
+        assert_eq!(backoff(u32::MAX, 0.0), BACKOFF_CAP / 2);
+    }
+
+    #[test]
+    fn registration_usable_table() {
+        let issued = datetime!(2026-01-01 0:00 UTC);
+        let day = 24 * H;
+        let ninety = issued + 90 * day;
+        for (now, expires, margin, usable) in [
+            (issued, ninety, 7 * day, true),
+            (issued + 82 * day, ninety, 7 * day, true),
+            (issued + 84 * day, ninety, 7 * day, false), // inside the margin
+            (issued + 91 * day, ninety, 7 * day, false), // lapsed
+            // lifetime 10 min, margin 7 d: usable for the first half only
+            (issued, issued + 10 * M, 7 * day, true),
+            (issued + 6 * M, issued + 10 * M, 7 * day, false),
+        ] {
+            assert_eq!(registration_usable(issued, expires, now, margin), usable, "now {now}");
+        }
+    }
+}

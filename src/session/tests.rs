@@ -1,0 +1,344 @@
+//! Session task tests with a paused clock and a scripted upstream: proactive and on-demand
+//! refresh, single flight, back-off, the end of a refresh chain, and RFC 8628 polling.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use time::macros::datetime;
+use tokio::sync::Notify;
+use url::Url;
+
+use super::*;
+use crate::api::{LoginFlow, LoginState, SessionState};
+use crate::clock::{BoxFuture, TestClock};
+use crate::entropy::SeededEntropy;
+use crate::oidc::*;
+use crate::secret::Secret;
+use crate::store::memory::MemoryStore;
+use crate::store::records::{ClientRecord, RECORD_VERSION, TokenRecord, token_key};
+
+const T0: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
+const MIN: Duration = Duration::from_secs(60);
+
+type TokenScript = Box<dyn FnMut(&CreateTokenRequest) -> Result<TokenResponse, OidcError> + Send>;
+
+/// A scripted OIDC upstream: counts calls, records when they happened, and can hold
+/// CreateToken until released (to make concurrent callers overlap).
+struct Scripted {
+    clock: Arc<TestClock>,
+    create_token: Mutex<TokenScript>,
+    calls: AtomicUsize,
+    call_times: Mutex<Vec<OffsetDateTime>>,
+    called: Notify,
+    gate: Mutex<Option<Arc<Notify>>>,
+    device: Mutex<VecDeque<DeviceAuthorization>>,
+}
+
+impl Scripted {
+    fn new(clock: Arc<TestClock>, script: TokenScript) -> Arc<Self> {
+        Arc::new(Self {
+            clock,
+            create_token: Mutex::new(script),
+            calls: AtomicUsize::new(0),
+            call_times: Mutex::new(Vec::new()),
+            called: Notify::new(),
+            gate: Mutex::new(None),
+            device: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    async fn wait_for_calls(&self, n: usize) {
+        tokio::time::timeout(Duration::from_secs(24 * 3600), async {
+            loop {
+                let notified = self.called.notified();
+                if self.calls() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .expect("calls arrive");
+    }
+}
+
+fn token(at: &str, rt: Option<&str>, expires_in: i64) -> TokenResponse {
+    TokenResponse {
+        access_token: Secret::new(at),
+        token_type: Some("Bearer".into()),
+        expires_in,
+        refresh_token: rt.map(Secret::new),
+        id_token: None,
+    }
+}
+
+impl Oidc for Scripted {
+    fn register_client(&self, _req: RegisterClientRequest) -> BoxFuture<'_, Result<RegisterClientResponse, OidcError>> {
+        let now = self.clock.now().unix_timestamp();
+        Box::pin(async move {
+            Ok(RegisterClientResponse {
+                client_id: "cid".into(),
+                client_secret: Secret::new("csec"),
+                client_id_issued_at: now,
+                client_secret_expires_at: now + 90 * 86400,
+                authorization_endpoint: None,
+                token_endpoint: None,
+            })
+        })
+    }
+
+    fn start_device_authorization(&self, _req: StartDeviceAuthorizationRequest) -> BoxFuture<'_, Result<DeviceAuthorization, OidcError>> {
+        let next = self.device.lock().unwrap().pop_front();
+        Box::pin(async move { next.ok_or_else(|| OidcError::Malformed("no device script".into())) })
+    }
+
+    fn create_token(&self, req: CreateTokenRequest) -> BoxFuture<'_, Result<TokenResponse, OidcError>> {
+        Box::pin(async move {
+            self.call_times.lock().unwrap().push(self.clock.now());
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.called.notify_waiters();
+            let gate = self.gate.lock().unwrap().clone();
+            if let Some(g) = gate {
+                g.notified().await;
+            }
+            (self.create_token.lock().unwrap())(&req)
+        })
+    }
+
+    fn authorize_url(&self, _c: &str, _r: &str, _s: &str, _sc: &[String], _ch: &str) -> Url {
+        Url::parse("http://127.0.0.1/authorize").unwrap()
+    }
+}
+
+struct Factory(Arc<Scripted>);
+
+impl OidcFactory for Factory {
+    fn for_endpoint(&self, _endpoint: &Url) -> Arc<dyn Oidc> {
+        self.0.clone()
+    }
+}
+
+struct Harness {
+    oidc: Arc<Scripted>,
+    store: Arc<MemoryStore>,
+    handle: SessionHandle,
+    _manager: Manager,
+}
+
+fn config() -> SessionConfig {
+    SessionConfig {
+        name: "corp".into(),
+        start_url: "https://d-1.awsapps.com/start".into(),
+        region: "us-east-1".into(),
+        scopes: vec!["sso:account:access".into()],
+        oidc_endpoint: Url::parse("http://127.0.0.1:1").unwrap(),
+    }
+}
+
+fn stored(lifetime: Duration, rt: Option<&str>) -> TokenRecord {
+    TokenRecord {
+        version: RECORD_VERSION,
+        session: "corp".into(),
+        start_url: "https://d-1.awsapps.com/start".into(),
+        region: "us-east-1".into(),
+        access_token: Secret::new("at-0"),
+        expires_at: T0 + lifetime,
+        issued_at: T0,
+        refresh_token: rt.map(Secret::new),
+        last_refresh_at: None,
+        client: ClientRecord {
+            client_id: "cid".into(),
+            client_secret: Secret::new("csec"),
+            client_id_issued_at: T0,
+            client_secret_expires_at: T0 + Duration::from_secs(90 * 86400),
+            region: "us-east-1".into(),
+            scopes: vec!["sso:account:access".into()],
+            grant_types: vec![],
+            issuer_url: None,
+            endpoint: "http://127.0.0.1:1/".into(),
+        },
+    }
+}
+
+async fn harness(record: Option<TokenRecord>, script: TokenScript) -> Harness {
+    let clock = Arc::new(TestClock::new(T0));
+    let oidc = Scripted::new(clock.clone(), script);
+    let store = Arc::new(MemoryStore::new());
+    if let Some(rec) = record {
+        let c = config();
+        store
+            .set(&token_key(&c.name, &c.start_url, &c.region), rec.to_secret().unwrap())
+            .await
+            .unwrap();
+    }
+    let manager = Manager::new(Deps {
+        clock,
+        entropy: Arc::new(SeededEntropy::new(1)),
+        store: store.clone(),
+        oidc: Arc::new(Factory(oidc.clone())),
+        refresh_margin: 10 * MIN,
+        reregistration_margin: Duration::from_secs(7 * 86400),
+    });
+    manager.apply(vec![config()]);
+    let handle = manager.get("corp").unwrap();
+    // Let the task load its record.
+    let mut st = handle.status_watch();
+    let _ = tokio::time::timeout(Duration::from_secs(1), st.wait_for(|s| s.access_token_expires_at.is_some())).await;
+    Harness { oidc, store, handle, _manager: manager }
+}
+
+fn rotating() -> TokenScript {
+    let mut n = 0;
+    Box::new(move |req| {
+        assert_eq!(req.grant_type, GRANT_REFRESH_TOKEN);
+        n += 1;
+        Ok(token(&format!("at-{n}"), Some(&format!("rt-{n}")), 3600))
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn refreshes_before_expiry_with_no_caller() {
+    let h = harness(Some(stored(60 * MIN, Some("rt-0"))), rotating()).await;
+    assert_eq!(h.handle.status().state, SessionState::Valid);
+    tokio::time::advance(40 * MIN).await;
+    tokio::task::yield_now().await;
+    assert_eq!(h.oidc.calls(), 0, "nothing before the refresh point");
+    tokio::time::advance(15 * MIN).await;
+    h.oidc.wait_for_calls(1).await;
+    let t = h.handle.token(Duration::ZERO, Duration::ZERO).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-1");
+    // rotation persisted: the store holds the new refresh token
+    let c = config();
+    let saved = h.store.get(&token_key(&c.name, &c.start_url, &c.region)).await.unwrap().unwrap();
+    let saved = TokenRecord::from_secret(&saved).unwrap();
+    assert_eq!(saved.refresh_token.unwrap().expose(), "rt-1");
+    assert!(saved.last_refresh_at.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_callers_share_one_refresh() {
+    let h = harness(Some(stored(60 * MIN, Some("rt-0"))), rotating()).await;
+    let gate = Arc::new(Notify::new());
+    *h.oidc.gate.lock().unwrap() = Some(gate.clone());
+    let mut joins = Vec::new();
+    for _ in 0..200 {
+        let handle = h.handle.clone();
+        joins.push(tokio::spawn(async move { handle.token(2 * 60 * MIN, Duration::ZERO).await }));
+    }
+    h.oidc.wait_for_calls(1).await;
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    gate.notify_waiters();
+    for j in joins {
+        assert_eq!(j.await.unwrap().unwrap().access_token.expose(), "at-1");
+    }
+    assert_eq!(h.oidc.calls(), 1, "exactly one CreateToken");
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_failures_back_off_and_keep_serving() {
+    let fails = Arc::new(AtomicUsize::new(2));
+    let f = fails.clone();
+    let script: TokenScript = Box::new(move |_| {
+        if f.load(Ordering::SeqCst) > 0 {
+            f.fetch_sub(1, Ordering::SeqCst);
+            Err(OidcError::InternalServer { message: "boom".into() })
+        } else {
+            Ok(token("at-ok", Some("rt-ok"), 3600))
+        }
+    });
+    let h = harness(Some(stored(60 * MIN, Some("rt-0"))), script).await;
+    tokio::time::advance(51 * MIN).await;
+    h.oidc.wait_for_calls(1).await;
+    // still served while failing
+    let t = h.handle.token(Duration::ZERO, Duration::ZERO).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-0");
+    assert!(h.handle.status().last_error.unwrap().contains("retrying"));
+    tokio::time::advance(10 * MIN).await;
+    h.oidc.wait_for_calls(3).await;
+    let t = h.handle.token(Duration::ZERO, Duration::ZERO).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-ok");
+    assert_eq!(h.handle.status().last_error, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_grant_ends_the_chain_but_serves_until_expiry() {
+    let script: TokenScript = Box::new(|_| Err(OidcError::InvalidGrant { message: "Invalid refresh token provided".into() }));
+    let h = harness(Some(stored(60 * MIN, Some("rt-0"))), script).await;
+    let t = h.handle.token(2 * 60 * MIN, Duration::ZERO).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-0", "still valid, still served");
+    assert_eq!(h.oidc.calls(), 1);
+    let st = h.handle.status();
+    assert_eq!(st.state, SessionState::Expiring);
+    assert!(!st.refreshable);
+    assert!(st.last_error.unwrap().contains("sso-agent login corp"));
+    tokio::time::advance(61 * MIN).await;
+    let err = h.handle.token(Duration::ZERO, Duration::ZERO).await.unwrap_err();
+    assert_eq!(err, SessionError::LoginRequired("corp".into()));
+    assert_eq!(h.oidc.calls(), 1, "no retries after the chain ended");
+}
+
+#[tokio::test(start_paused = true)]
+async fn device_flow_polls_per_rfc_8628() {
+    let replies = Arc::new(Mutex::new(VecDeque::from(vec![
+        Err(OidcError::AuthorizationPending { message: String::new() }),
+        Err(OidcError::AuthorizationPending { message: String::new() }),
+        Err(OidcError::SlowDown { message: String::new() }),
+        Err(OidcError::AuthorizationPending { message: String::new() }),
+        Ok(token("at-login", Some("rt-login"), 28800)),
+    ])));
+    let r = replies.clone();
+    let script: TokenScript = Box::new(move |req| {
+        assert_eq!(req.grant_type, GRANT_DEVICE_CODE);
+        r.lock().unwrap().pop_front().unwrap()
+    });
+    let h = harness(None, script).await;
+    h.oidc.device.lock().unwrap().push_back(DeviceAuthorization {
+        device_code: Secret::new("dc"),
+        user_code: "ABCD-EFGH".into(),
+        verification_uri: "https://device.example/".into(),
+        verification_uri_complete: Some("https://device.example/?user_code=ABCD-EFGH".into()),
+        expires_in: 600,
+        interval: Some(1),
+    });
+    let started = h.handle.start_login(LoginFlow::DeviceCode).await.unwrap();
+    assert_eq!(started.user_code.as_deref(), Some("ABCD-EFGH"));
+    // A second login request joins the pending one.
+    let again = h.handle.start_login(LoginFlow::DeviceCode).await.unwrap();
+    assert_eq!(again.login_id, started.login_id);
+    assert!(again.joined);
+    let st = h.handle.login_status(Duration::from_secs(600)).await;
+    assert_eq!(st.state, LoginState::Succeeded, "{st:?}");
+    let times = h.oidc.call_times.lock().unwrap().clone();
+    let gaps: Vec<i64> = times.windows(2).map(|w| (w[1] - w[0]).whole_seconds()).collect();
+    assert_eq!(gaps, vec![1, 1, 6, 6], "first poll at once, then interval, +5 s after slow_down");
+    let t = h.handle.token(Duration::ZERO, Duration::ZERO).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-login");
+}
+
+#[tokio::test(start_paused = true)]
+async fn device_flow_stops_at_expires_in() {
+    let script: TokenScript = Box::new(|_| Err(OidcError::AuthorizationPending { message: String::new() }));
+    let h = harness(None, script).await;
+    h.oidc.device.lock().unwrap().push_back(DeviceAuthorization {
+        device_code: Secret::new("dc"),
+        user_code: "ABCD-EFGH".into(),
+        verification_uri: "https://device.example/".into(),
+        verification_uri_complete: None,
+        expires_in: 10,
+        interval: Some(3),
+    });
+    h.handle.start_login(LoginFlow::DeviceCode).await.unwrap();
+    let st = h.handle.login_status(Duration::from_secs(60)).await;
+    assert_eq!(st.state, LoginState::Expired);
+    assert!(h.oidc.calls() <= 5, "polls stop at expiry: {}", h.oidc.calls());
+    assert_eq!(h.handle.status().state, SessionState::LoginRequired);
+}

@@ -1,0 +1,32 @@
+//! Hot reload: an editor's atomic replace adds a session without a restart; a broken file
+//! keeps the last good sessions and is reported with file and line.
+
+use crate::util::*;
+
+fn replace_atomically(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_changes_apply_live_and_broken_files_keep_the_old() {
+    let env = TestEnv::new().await;
+    let d = env.start_daemon().await;
+    let base = std::fs::read_to_string(env.config_path()).unwrap();
+    replace_atomically(
+        &env.config_path(),
+        &format!("{base}\n[sso-session dev]\nsso_start_url = {}/dev\nsso_region = eu-west-1\n", env.start_url),
+    );
+    assert!(d.log.wait_for("configuration reloaded").await, "{}", d.log.text());
+    let (_, v) = env.http("GET", "/v1/status", None).await;
+    let names: Vec<&str> = v["data"]["sessions"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["corp", "dev"]);
+
+    replace_atomically(&env.config_path(), "[sso-session corp]\nsso_start_url = https://x\n[broken\n");
+    assert!(d.log.wait_for("keeping the last good one").await, "{}", d.log.text());
+    let (_, v) = env.http("GET", "/v1/status", None).await;
+    assert_eq!(v["data"]["sessions"].as_array().unwrap().len(), 2, "old sessions kept");
+    let problem = v["data"]["configError"].as_str().unwrap_or_default();
+    assert!(problem.contains(&env.config_path().display().to_string()), "names the file: {problem}");
+}
