@@ -1,1 +1,95 @@
-//! paths (in progress)
+//! Platform paths, all computed from an `Env`: home, socket, AWS config, agent config, the
+//! AWS CLI token cache.
+//! Must not: create anything (callers decide what to create, with which modes).
+
+use std::path::PathBuf;
+
+use crate::env::Env;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PathError(String);
+
+pub fn home(env: &Env) -> Option<PathBuf> {
+    env.get("HOME").or_else(|| env.get("USERPROFILE")).map(PathBuf::from)
+}
+
+/// `~/x` → `$HOME/x`.
+pub fn expand_tilde(path: &str, env: &Env) -> PathBuf {
+    match (path.strip_prefix("~/"), home(env)) {
+        (Some(rest), Some(h)) => h.join(rest),
+        _ if path == "~" => home(env).unwrap_or_else(|| PathBuf::from(path)),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// `$XDG_RUNTIME_DIR/sso-agent/agent.sock`; macOS `$TMPDIR/sso-agent/agent.sock`; without a
+/// runtime dir on Linux, `/tmp/sso-agent-<uid>/agent.sock` (the daemon checks the directory
+/// is ours and 0700 before it binds).
+pub fn default_socket_path(env: &Env) -> Result<PathBuf, PathError> {
+    if cfg!(target_os = "macos") {
+        if let Some(t) = env.get("TMPDIR") {
+            return Ok(PathBuf::from(t).join("sso-agent/agent.sock"));
+        }
+    }
+    if let Some(r) = env.get("XDG_RUNTIME_DIR") {
+        return Ok(PathBuf::from(r).join("sso-agent/agent.sock"));
+    }
+    #[cfg(unix)]
+    {
+        let uid = rustix::process::geteuid().as_raw();
+        Ok(PathBuf::from(format!("/tmp/sso-agent-{uid}/agent.sock")))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = env;
+        Err(PathError("cannot choose a socket path; set SSO_AGENT_SOCKET".into()))
+    }
+}
+
+/// `AWS_CONFIG_FILE` (with `~` expanded), else `~/.aws/config`.
+pub fn aws_config_path(env: &Env) -> PathBuf {
+    match env.get("AWS_CONFIG_FILE") {
+        Some(p) => expand_tilde(p, env),
+        None => home(env).unwrap_or_default().join(".aws/config"),
+    }
+}
+
+/// `SSO_AGENT_CONFIG`, else `$XDG_CONFIG_HOME/sso-agent/config.toml` (`~/.config/…`;
+/// macOS `~/Library/Application Support/sso-agent/config.toml`).
+pub fn agent_config_path(env: &Env) -> Option<PathBuf> {
+    if let Some(p) = env.get("SSO_AGENT_CONFIG") {
+        return Some(expand_tilde(p, env));
+    }
+    if cfg!(target_os = "macos") {
+        return home(env).map(|h| h.join("Library/Application Support/sso-agent/config.toml"));
+    }
+    env.get("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home(env).map(|h| h.join(".config")))
+        .map(|d| d.join("sso-agent/config.toml"))
+}
+
+/// `~/.aws/sso/cache`, where the AWS CLI and SDKs read SSO tokens.
+pub fn aws_sso_cache_dir(env: &Env) -> Option<PathBuf> {
+    home(env).map(|h| h.join(".aws/sso/cache"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_the_environment() {
+        let env = Env::from_pairs([("HOME", "/h"), ("XDG_RUNTIME_DIR", "/run/user/1")]);
+        if !cfg!(target_os = "macos") {
+            assert_eq!(default_socket_path(&env).unwrap(), PathBuf::from("/run/user/1/sso-agent/agent.sock"));
+            assert_eq!(agent_config_path(&env).unwrap(), PathBuf::from("/h/.config/sso-agent/config.toml"));
+        }
+        assert_eq!(aws_config_path(&env), PathBuf::from("/h/.aws/config"));
+        let env = env.with("AWS_CONFIG_FILE", "~/cfg").with("SSO_AGENT_CONFIG", "/etc/x.toml");
+        assert_eq!(aws_config_path(&env), PathBuf::from("/h/cfg"));
+        assert_eq!(agent_config_path(&env).unwrap(), PathBuf::from("/etc/x.toml"));
+        assert_eq!(aws_sso_cache_dir(&env).unwrap(), PathBuf::from("/h/.aws/sso/cache"));
+    }
+}

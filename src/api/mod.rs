@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Envelope<T> {
     pub success: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<T>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ApiError>,
 }
 
@@ -76,11 +76,11 @@ pub enum ErrorCode {
     NotFound,
     LoginPending,
     PayloadTooLarge,
-    #[serde(other)]
-    Internal,
     UpstreamError,
     StoreUnavailable,
     Timeout,
+    #[serde(other)]
+    Internal,
 }
 
 impl ErrorCode {

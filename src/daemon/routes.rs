@@ -73,7 +73,7 @@ fn session_error(e: SessionError) -> Resp {
 pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Resp
 where
     B: hyper::body::Body<Data = Bytes> + Send,
-    B::Error: std::fmt::Display,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -86,7 +86,7 @@ where
 async fn route<B>(state: &AppState, req: Request<B>, method: &Method, path: &str, query: &str) -> Resp
 where
     B: hyper::body::Body<Data = Bytes> + Send,
-    B::Error: std::fmt::Display,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     match segments.as_slice() {
@@ -202,7 +202,7 @@ fn not_allowed(method: &Method, path: &str, allow: &'static str) -> Resp {
 async fn read_body<B>(req: Request<B>) -> Result<Bytes, Box<Resp>>
 where
     B: hyper::body::Body<Data = Bytes> + Send,
-    B::Error: std::fmt::Display,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let declared = req
         .headers()

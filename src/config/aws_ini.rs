@@ -1,0 +1,329 @@
+//! The AWS shared config file (`~/.aws/config`) as botocore reads it (WIRE.md §6.4): parsed
+//! with an INI crate, then validated into sessions, profiles and `services` sections, each
+//! with the file and line it came from.
+//! Must not: resolve endpoints (endpoint.rs) or decide anything about tokens.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use ini::{Ini, ParseOption};
+
+use crate::env::Env;
+
+use super::ConfigErrors;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Location {
+    pub path: PathBuf,
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.path.display(), self.line)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SsoSession {
+    pub name: String,
+    pub start_url: String,
+    pub region: String,
+    /// `sso_registration_scopes` split on `,`, trimmed, empties dropped; default
+    /// `["sso:account:access"]` (what makes refresh tokens possible).
+    pub scopes: Vec<String>,
+    pub location: Location,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub name: String,
+    pub sso_session: Option<String>,
+    pub sso_account_id: Option<String>,
+    pub sso_role_name: Option<String>,
+    pub sso_start_url: Option<String>,
+    pub sso_region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub services: Option<String>,
+    pub ignore_configured_endpoint_urls: bool,
+    pub location: Location,
+}
+
+/// `services NAME` → service key (`sso_oidc`, `sso`) → its settings (`endpoint_url`).
+pub type Services = BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AwsConfig {
+    pub path: PathBuf,
+    pub sessions: BTreeMap<String, SsoSession>,
+    pub profiles: BTreeMap<String, Profile>,
+    pub services: Services,
+}
+
+/// What a profile's role credentials need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleTarget {
+    pub session: String,
+    pub account_id: String,
+    pub role_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ResolveError(pub String);
+
+/// A missing file is an empty configuration, not an error.
+pub fn load_aws_config(path: &Path) -> Result<AwsConfig, ConfigErrors> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_aws_config(path, &text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AwsConfig { path: path.to_path_buf(), ..AwsConfig::default() }),
+        Err(e) => Err(ConfigErrors(vec![format!("{}: {e}", path.display())])),
+    }
+}
+
+/// Line of each section header (1-based), for messages.
+fn header_lines(text: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            out.entry(name.trim().to_string()).or_insert(i + 1);
+        }
+    }
+    out
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost" || host == "[::1]" || host == "::1" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `https://…`, or `http://` to a loopback host (tests).
+fn start_url_problem(url: &str) -> Option<String> {
+    match url::Url::parse(url) {
+        Err(e) => Some(format!("sso_start_url {url:?} is not a URL ({e})")),
+        Ok(u) if u.scheme() == "https" => None,
+        Ok(u) if u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host) => None,
+        Ok(_) => Some(format!("sso_start_url {url:?} must be https://")),
+    }
+}
+
+fn region_ok(r: &str) -> bool {
+    !r.is_empty() && r.len() <= 64 && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+pub fn parse_aws_config(path: &Path, text: &str) -> Result<AwsConfig, ConfigErrors> {
+    let opt = ParseOption { enabled_quote: false, enabled_escape: false, enabled_indented_mutiline_value: true, enabled_preserve_key_leading_whitespace: false };
+    let ini = Ini::load_from_str_opt(text, opt).map_err(|e| ConfigErrors(vec![format!("{}:{}: {}", path.display(), e.line, e.msg)]))?;
+    let lines = header_lines(text);
+    let loc = |section: &str| Location { path: path.to_path_buf(), line: lines.get(section).copied().unwrap_or(0) };
+    let mut cfg = AwsConfig { path: path.to_path_buf(), ..AwsConfig::default() };
+    let mut errors = Vec::new();
+    for (section, props) in ini.iter() {
+        let Some(section) = section else { continue };
+        let get = |k: &str| props.get(k).map(str::trim).filter(|v| !v.is_empty()).map(String::from);
+        let words: Vec<&str> = section.split_whitespace().collect();
+        match words.as_slice() {
+            ["sso-session", name] => {
+                let location = loc(section);
+                let start_url = get("sso_start_url");
+                let region = get("sso_region");
+                let mut ok = true;
+                match &start_url {
+                    None => {
+                        errors.push(format!("{location}: [sso-session {name}] has no sso_start_url"));
+                        ok = false;
+                    }
+                    Some(u) => {
+                        if let Some(p) = start_url_problem(u) {
+                            errors.push(format!("{location}: [sso-session {name}] {p}"));
+                            ok = false;
+                        }
+                    }
+                }
+                match &region {
+                    None => {
+                        errors.push(format!("{location}: [sso-session {name}] has no sso_region"));
+                        ok = false;
+                    }
+                    Some(r) if !region_ok(r) => {
+                        errors.push(format!("{location}: [sso-session {name}] sso_region {r:?} is not a region"));
+                        ok = false;
+                    }
+                    Some(_) => {}
+                }
+                let mut scopes: Vec<String> = get("sso_registration_scopes")
+                    .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+                    .unwrap_or_default();
+                if scopes.is_empty() {
+                    scopes.push("sso:account:access".into());
+                }
+                if let (true, Some(start_url), Some(region)) = (ok, start_url, region) {
+                    cfg.sessions.insert(name.to_string(), SsoSession { name: name.to_string(), start_url, region, scopes, location });
+                }
+            }
+            ["profile", name] | [name @ "default"] => {
+                let p = Profile {
+                    name: name.to_string(),
+                    sso_session: get("sso_session"),
+                    sso_account_id: get("sso_account_id"),
+                    sso_role_name: get("sso_role_name"),
+                    sso_start_url: get("sso_start_url"),
+                    sso_region: get("sso_region"),
+                    endpoint_url: get("endpoint_url"),
+                    services: get("services"),
+                    ignore_configured_endpoint_urls: get("ignore_configured_endpoint_urls").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                    location: loc(section),
+                };
+                cfg.profiles.insert(name.to_string(), p);
+            }
+            ["services", name] => {
+                let mut services = BTreeMap::new();
+                for (svc, value) in props.iter() {
+                    let nested = value
+                        .lines()
+                        .filter_map(|l| l.split_once('='))
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                        .collect();
+                    services.insert(svc.trim().to_string(), nested);
+                }
+                cfg.services.insert(name.to_string(), services);
+            }
+            _ => {} // other sections (plugins, preview, …) are not ours
+        }
+    }
+    for p in cfg.profiles.values() {
+        if let Some(s) = &p.sso_session {
+            match cfg.sessions.get(s) {
+                None if !errors.iter().any(|e| e.contains(&format!("[sso-session {s}]"))) => {
+                    errors.push(format!("{}: profile {} names sso_session {s}, which is not configured", p.location, p.name));
+                }
+                Some(sess) => {
+                    for (key, mine, theirs) in [("sso_start_url", &p.sso_start_url, &sess.start_url), ("sso_region", &p.sso_region, &sess.region)] {
+                        if mine.as_ref().is_some_and(|m| m != theirs) {
+                            errors.push(format!("{}: profile {} sets {key} differently from [sso-session {s}]", p.location, p.name));
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+    if errors.is_empty() { Ok(cfg) } else { Err(ConfigErrors(errors)) }
+}
+
+impl AwsConfig {
+    fn session_list(&self) -> String {
+        if self.sessions.is_empty() {
+            format!("no [sso-session] is configured in {}", self.path.display())
+        } else {
+            format!("configured sessions: {}", self.sessions.keys().cloned().collect::<Vec<_>>().join(", "))
+        }
+    }
+
+    /// SPEC: SESSION may be omitted when the config has exactly one sso-session, or when
+    /// AWS_PROFILE names a profile with sso_session; otherwise an error listing the sessions.
+    pub fn resolve_session(&self, explicit: Option<&str>, env: &Env) -> Result<&SsoSession, ResolveError> {
+        if let Some(name) = explicit {
+            return self.sessions.get(name).ok_or_else(|| ResolveError(format!("no sso-session named `{name}`; {}", self.session_list())));
+        }
+        if let Some(profile) = env.get("AWS_PROFILE") {
+            if let Some(s) = self.profiles.get(profile).and_then(|p| p.sso_session.as_deref()).and_then(|s| self.sessions.get(s)) {
+                return Ok(s);
+            }
+        }
+        let mut all = self.sessions.values();
+        match (all.next(), all.next()) {
+            (Some(only), None) => Ok(only),
+            _ => Err(ResolveError(format!("name a session (or set AWS_PROFILE to a profile with sso_session); {}", self.session_list()))),
+        }
+    }
+
+    pub fn profile_credentials(&self, profile: &str) -> Result<RoleTarget, ResolveError> {
+        let p = self.profiles.get(profile).ok_or_else(|| ResolveError(format!("no profile named `{profile}` in {}", self.path.display())))?;
+        let missing = |k: &str| ResolveError(format!("{}: profile {profile} has no {k}", p.location));
+        Ok(RoleTarget {
+            session: p.sso_session.clone().ok_or_else(|| missing("sso_session"))?,
+            account_id: p.sso_account_id.clone().ok_or_else(|| missing("sso_account_id"))?,
+            role_name: p.sso_role_name.clone().ok_or_else(|| missing("sso_role_name"))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "\
+# comment
+[default]
+region = eu-west-1
+
+[sso-session corp]
+sso_start_url = https://d-1234567890.awsapps.com/start
+sso_region = us-east-1
+sso_registration_scopes = sso:account:access, ,extra:scope
+
+[sso-session lab]
+sso_start_url = http://127.0.0.1:9/start
+sso_region = eu-west-1
+
+[profile dev]
+sso_session = corp
+sso_account_id = 111122223333
+sso_role_name = Admin
+services = local
+
+[services local]
+sso_oidc =
+  endpoint_url = http://127.0.0.1:2002
+sso =
+  endpoint_url = http://127.0.0.1:2003
+";
+
+    #[test]
+    fn parses_sessions_profiles_services() {
+        let c = parse_aws_config(Path::new("/c"), TEXT).unwrap();
+        let corp = &c.sessions["corp"];
+        assert_eq!(corp.scopes, ["sso:account:access", "extra:scope"]);
+        assert_eq!(corp.location.line, 5);
+        assert_eq!(c.sessions["lab"].scopes, ["sso:account:access"]);
+        assert!(c.profiles.contains_key("default"));
+        assert_eq!(c.profiles["dev"].services.as_deref(), Some("local"));
+        assert_eq!(c.services["local"]["sso_oidc"]["endpoint_url"], "http://127.0.0.1:2002");
+        assert_eq!(c.services["local"]["sso"]["endpoint_url"], "http://127.0.0.1:2003");
+        let t = c.profile_credentials("dev").unwrap();
+        assert_eq!((t.session.as_str(), t.account_id.as_str(), t.role_name.as_str()), ("corp", "111122223333", "Admin"));
+        assert!(c.profile_credentials("default").unwrap_err().0.contains("sso_session"));
+    }
+
+    #[test]
+    fn problems_are_reported_with_file_and_line_all_at_once() {
+        let text = "[sso-session a]\nsso_start_url = https://x/start\n\n[sso-session b]\nsso_region = us-east-1\n[sso-session c]\nsso_start_url = http://example.com/start\nsso_region = us-east-1\n[profile p]\nsso_session = nope\n";
+        let err = parse_aws_config(Path::new("/c"), text).unwrap_err();
+        let all = err.to_string();
+        assert!(all.contains("/c:1: [sso-session a] has no sso_region"), "{all}");
+        assert!(all.contains("/c:4: [sso-session b] has no sso_start_url"), "{all}");
+        assert!(all.contains("/c:6: [sso-session c] sso_start_url \"http://example.com/start\" must be https://"), "{all}");
+        assert!(all.contains("/c:9: profile p names sso_session nope"), "{all}");
+        let err = parse_aws_config(Path::new("/c"), "[sso-session a\nx=1\n").unwrap_err().to_string();
+        assert!(err.starts_with("/c:1:"), "{err}");
+    }
+
+    #[test]
+    fn session_resolution_rules() {
+        let c = parse_aws_config(Path::new("/c"), TEXT).unwrap();
+        let env = Env::default();
+        assert_eq!(c.resolve_session(Some("lab"), &env).unwrap().name, "lab");
+        let e = c.resolve_session(Some("x"), &env).unwrap_err().0;
+        assert!(e.contains("configured sessions: corp, lab"), "{e}");
+        let e = c.resolve_session(None, &env).unwrap_err().0;
+        assert!(e.contains("corp, lab"), "{e}");
+        let env = Env::from_pairs([("AWS_PROFILE", "dev")]);
+        assert_eq!(c.resolve_session(None, &env).unwrap().name, "corp");
+        let one = parse_aws_config(Path::new("/c"), "[sso-session only]\nsso_start_url = https://a/start\nsso_region = us-east-1\n").unwrap();
+        assert_eq!(one.resolve_session(None, &Env::default()).unwrap().name, "only");
+        let none = AwsConfig::default();
+        assert!(none.resolve_session(None, &Env::default()).unwrap_err().0.contains("no [sso-session]"));
+    }
+}
