@@ -172,7 +172,7 @@ fn parse_toml(path: &Path, text: &str) -> Result<RawFile, ConfigErrors> {
             Ok(f)
         }
         Err(e) => {
-            let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let at = line.map_or_else(String::new, |l| format!(":{l}"));
             Err(ConfigErrors(vec![format!("{}{at}: {}", path.display(), e.message())]))
         }

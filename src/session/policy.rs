@@ -99,7 +99,7 @@ mod tests {
         assert_eq!(backoff(1, 0.0), Duration::from_millis(2500));
         assert_eq!(backoff(1, 1.0), BACKOFF_BASE);
         assert_eq!(backoff(2, 1.0), 2 * BACKOFF_BASE);
-        assert_eq!(backoff(3, 0.0), BACKOFF_BASE);
+        assert_eq!(backoff(3, 0.0), 2 * BACKOFF_BASE);
         assert_eq!(backoff(30, 1.0), BACKOFF_CAP);
         assert_eq!(backoff(u32::MAX, 0.0), BACKOFF_CAP / 2);
     }

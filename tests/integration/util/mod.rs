@@ -55,11 +55,6 @@ impl Log {
         };
         tokio::time::timeout(WAIT, fut).await.is_ok()
     }
-
-    /// Number of lines containing `needle`.
-    pub fn count(&self, needle: &str) -> usize {
-        self.lines.lock().unwrap().iter().filter(|l| l.contains(needle)).count()
-    }
 }
 
 pub struct Daemon {
