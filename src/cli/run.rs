@@ -95,25 +95,29 @@ async fn run_async(settings: Settings, env: Env, activated: Option<daemon::liste
         .map_err(|e| Failure::new(Exit::Error, format!("serving failed: {e}")))
 }
 
-async fn shutdown_signal() {
+/// Registers the signal handlers now (so a SIGTERM that arrives as soon as we serve is
+/// caught, not fatal) and returns the future that resolves on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => tokio::select! {
                     _ = term.recv() => tracing::info!("SIGTERM received"),
-                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                },
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot watch signals; stop the daemon with SIGKILL");
+                    std::future::pending::<()>().await;
                 }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the daemon");
-                let _ = tokio::signal::ctrl_c().await;
             }
         }
     }
     #[cfg(not(unix))]
-    {
+    async {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

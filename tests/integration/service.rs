@@ -79,15 +79,16 @@ async fn socket_activation_and_readiness() {
     let notify_path = env.dir.path().join("notify.sock");
     let notify = tokio::net::UnixDatagram::bind(&notify_path).unwrap();
     env.set_env("NOTIFY_SOCKET", notify_path.to_str().unwrap());
-    let mut cmd = env.command(&[]);
-    let std_cmd = cmd.as_std_mut();
-    let args: Vec<_> = std::iter::once(std::ffi::OsString::from("-l"))
-        .chain(std::iter::once(env.socket().into_os_string()))
-        .chain([BIN.into(), "run".into()])
-        .collect();
+    // systemd-socket-activate passes only LISTEN_* and what -E names to the daemon.
+    let cmd = env.command(&[]);
     let mut activator = tokio::process::Command::new("systemd-socket-activate");
-    activator.args(&args);
-    activator.env_clear().envs(std_cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
+    activator.arg("-l").arg(env.socket());
+    for (k, v) in cmd.as_std().get_envs() {
+        if let Some(v) = v {
+            activator.arg("-E").arg(format!("{}={}", k.to_string_lossy(), v.to_string_lossy()));
+        }
+    }
+    activator.args([BIN, "run"]);
     activator.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).kill_on_drop(true);
     let mut child = activator.spawn().unwrap();
     // systemd-socket-activate listens first (and says so); the daemon starts on the first
