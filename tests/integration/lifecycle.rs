@@ -63,7 +63,7 @@ async fn login_token_status_kill_restart_logout() {
     if env.store == "keyring" {
         daemon.child.kill().await.unwrap();
         let logins = env.fake.calls(Op::StartDeviceAuthorization);
-        let _daemon2 = env.start_daemon().await;
+        let mut daemon2 = env.start_daemon().await;
         let out = env.run(&["token", "corp"]).await;
         assert_eq!(out.code, 0, "{out:?}");
         assert_eq!(out.stdout.trim(), refreshed);
@@ -75,7 +75,7 @@ async fn login_token_status_kill_restart_logout() {
         let out = env.run(&["token", "corp"]).await;
         assert_eq!(out.code, 4, "{out:?}");
         // and the keyring forgot it too: another restart still needs a login
-        drop(_daemon2);
+        daemon2.child.kill().await.unwrap(); // SIGKILL and reap
         let _daemon3 = env.start_daemon().await;
         assert_eq!(env.run(&["token", "corp"]).await.code, 4);
     } else {
