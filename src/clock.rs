@@ -121,7 +121,10 @@ pub mod serde_rfc3339 {
     pub mod option {
         use super::*;
 
-        pub fn serialize<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+        pub fn serialize<S: Serializer>(
+            t: &Option<OffsetDateTime>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
             match t {
                 Some(t) => s.serialize_some(&crate::clock::rfc3339(*t)),
                 None => s.serialize_none(),

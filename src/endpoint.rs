@@ -33,9 +33,12 @@ pub fn is_loopback_or_https(url: &Url) -> bool {
 }
 
 fn checked(raw: &str, source: &str) -> Result<Url, EndpointError> {
-    let url = Url::parse(raw.trim()).map_err(|e| EndpointError(format!("{source}: {raw:?} is not a URL ({e})")))?;
+    let url = Url::parse(raw.trim())
+        .map_err(|e| EndpointError(format!("{source}: {raw:?} is not a URL ({e})")))?;
     if !is_loopback_or_https(&url) {
-        return Err(EndpointError(format!("{source}: {raw} is not https; plain http is allowed only for loopback")));
+        return Err(EndpointError(format!(
+            "{source}: {raw} is not https; plain http is allowed only for loopback"
+        )));
     }
     Ok(url)
 }
@@ -60,7 +63,11 @@ fn dns_suffix(region: &str) -> &'static str {
 }
 
 pub fn resolve(region: &str, env: &Env, config: &AwsConfig) -> Result<Endpoints, EndpointError> {
-    if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+    if region.is_empty()
+        || !region
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
         return Err(EndpointError(format!("{region:?} is not a region")));
     }
     let suffix = dns_suffix(region);
@@ -68,7 +75,9 @@ pub fn resolve(region: &str, env: &Env, config: &AwsConfig) -> Result<Endpoints,
     let default_portal = format!("https://portal.sso.{region}.{suffix}");
     let profile_name = env.get("AWS_PROFILE").unwrap_or("default");
     let profile = config.profiles.get(profile_name);
-    let ignore = env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    let ignore = env
+        .get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
         || profile.is_some_and(|p| p.ignore_configured_endpoint_urls);
     let one = |service_var: &str, service_key: &str, default: &str| -> Result<Url, EndpointError> {
         if !ignore {
@@ -79,12 +88,27 @@ pub fn resolve(region: &str, env: &Env, config: &AwsConfig) -> Result<Endpoints,
                 return checked(v, "AWS_ENDPOINT_URL (environment)");
             }
             if let Some(p) = profile {
-                let from_services = p.services.as_deref().and_then(|s| config.services.get(s)).and_then(|s| s.get(service_key)).and_then(|s| s.get("endpoint_url"));
+                let from_services = p
+                    .services
+                    .as_deref()
+                    .and_then(|s| config.services.get(s))
+                    .and_then(|s| s.get(service_key))
+                    .and_then(|s| s.get("endpoint_url"));
                 if let Some(v) = from_services {
-                    return checked(v, &format!("{}: [services {}] {service_key} endpoint_url", p.location, p.services.as_deref().unwrap_or("")));
+                    return checked(
+                        v,
+                        &format!(
+                            "{}: [services {}] {service_key} endpoint_url",
+                            p.location,
+                            p.services.as_deref().unwrap_or("")
+                        ),
+                    );
                 }
                 if let Some(v) = &p.endpoint_url {
-                    return checked(v, &format!("{}: profile {} endpoint_url", p.location, p.name));
+                    return checked(
+                        v,
+                        &format!("{}: profile {} endpoint_url", p.location, p.name),
+                    );
                 }
             }
         }
@@ -114,14 +138,46 @@ mod tests {
     fn defaults_by_partition() {
         let none = AwsConfig::default();
         for (region, oidc, portal) in [
-            ("eu-west-1", "https://oidc.eu-west-1.amazonaws.com/", "https://portal.sso.eu-west-1.amazonaws.com/"),
-            ("cn-north-1", "https://oidc.cn-north-1.amazonaws.com.cn/", "https://portal.sso.cn-north-1.amazonaws.com.cn/"),
-            ("us-gov-west-1", "https://oidc.us-gov-west-1.amazonaws.com/", "https://portal.sso.us-gov-west-1.amazonaws.com/"),
-            ("us-iso-east-1", "https://oidc.us-iso-east-1.c2s.ic.gov/", "https://portal.sso.us-iso-east-1.c2s.ic.gov/"),
-            ("us-isob-east-1", "https://oidc.us-isob-east-1.sc2s.sgov.gov/", "https://portal.sso.us-isob-east-1.sc2s.sgov.gov/"),
-            ("eu-isoe-west-1", "https://oidc.eu-isoe-west-1.cloud.adc-e.uk/", "https://portal.sso.eu-isoe-west-1.cloud.adc-e.uk/"),
-            ("eusc-de-east-1", "https://oidc.eusc-de-east-1.amazonaws.eu/", "https://portal.sso.eusc-de-east-1.amazonaws.eu/"),
-            ("xx-foo-1", "https://oidc.xx-foo-1.amazonaws.com/", "https://portal.sso.xx-foo-1.amazonaws.com/"),
+            (
+                "eu-west-1",
+                "https://oidc.eu-west-1.amazonaws.com/",
+                "https://portal.sso.eu-west-1.amazonaws.com/",
+            ),
+            (
+                "cn-north-1",
+                "https://oidc.cn-north-1.amazonaws.com.cn/",
+                "https://portal.sso.cn-north-1.amazonaws.com.cn/",
+            ),
+            (
+                "us-gov-west-1",
+                "https://oidc.us-gov-west-1.amazonaws.com/",
+                "https://portal.sso.us-gov-west-1.amazonaws.com/",
+            ),
+            (
+                "us-iso-east-1",
+                "https://oidc.us-iso-east-1.c2s.ic.gov/",
+                "https://portal.sso.us-iso-east-1.c2s.ic.gov/",
+            ),
+            (
+                "us-isob-east-1",
+                "https://oidc.us-isob-east-1.sc2s.sgov.gov/",
+                "https://portal.sso.us-isob-east-1.sc2s.sgov.gov/",
+            ),
+            (
+                "eu-isoe-west-1",
+                "https://oidc.eu-isoe-west-1.cloud.adc-e.uk/",
+                "https://portal.sso.eu-isoe-west-1.cloud.adc-e.uk/",
+            ),
+            (
+                "eusc-de-east-1",
+                "https://oidc.eusc-de-east-1.amazonaws.eu/",
+                "https://portal.sso.eusc-de-east-1.amazonaws.eu/",
+            ),
+            (
+                "xx-foo-1",
+                "https://oidc.xx-foo-1.amazonaws.com/",
+                "https://portal.sso.xx-foo-1.amazonaws.com/",
+            ),
         ] {
             let e = resolve(region, &Env::default(), &none).unwrap();
             assert_eq!((e.oidc.as_str(), e.portal.as_str()), (oidc, portal));
@@ -139,19 +195,35 @@ mod tests {
         let env = Env::from_pairs([("AWS_PROFILE", "dev")]);
         let e = resolve("us-east-1", &env, &c).unwrap();
         assert_eq!(e.oidc.as_str(), "http://127.0.0.1:2002/pre");
-        assert_eq!(e.portal.as_str(), "https://portal.sso.us-east-1.amazonaws.com/");
+        assert_eq!(
+            e.portal.as_str(),
+            "https://portal.sso.us-east-1.amazonaws.com/"
+        );
         // global env (level 2) beats services
         let env = env.with("AWS_ENDPOINT_URL", "http://127.0.0.1:3");
-        assert_eq!(resolve("us-east-1", &env, &c).unwrap().oidc.as_str(), "http://127.0.0.1:3/");
+        assert_eq!(
+            resolve("us-east-1", &env, &c).unwrap().oidc.as_str(),
+            "http://127.0.0.1:3/"
+        );
         // service env (level 1) beats global
         let env = env.with("AWS_ENDPOINT_URL_SSO_OIDC", "http://localhost:4");
         let e = resolve("us-east-1", &env, &c).unwrap();
         assert_eq!(e.oidc.as_str(), "http://localhost:4/");
         assert_eq!(e.portal.as_str(), "http://127.0.0.1:3/");
         // ignore flag: only the string true
-        let e = resolve("us-east-1", &env.clone().with("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "1"), &c).unwrap();
+        let e = resolve(
+            "us-east-1",
+            &env.clone().with("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "1"),
+            &c,
+        )
+        .unwrap();
         assert_eq!(e.oidc.as_str(), "http://localhost:4/");
-        let e = resolve("us-east-1", &env.with("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE"), &c).unwrap();
+        let e = resolve(
+            "us-east-1",
+            &env.with("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE"),
+            &c,
+        )
+        .unwrap();
         assert_eq!(e.oidc.as_str(), "https://oidc.us-east-1.amazonaws.com/");
         let e = resolve("us-east-1", &Env::from_pairs([("AWS_PROFILE", "ign")]), &c).unwrap();
         assert_eq!(e.oidc.as_str(), "https://oidc.us-east-1.amazonaws.com/");
@@ -160,11 +232,23 @@ mod tests {
     #[test]
     fn http_only_to_loopback() {
         let env = Env::from_pairs([("AWS_ENDPOINT_URL_SSO_OIDC", "http://example.com")]);
-        let e = resolve("us-east-1", &env, &AwsConfig::default()).unwrap_err().0;
-        assert_eq!(e, "AWS_ENDPOINT_URL_SSO_OIDC (environment): http://example.com is not https; plain http is allowed only for loopback");
-        for ok in ["http://127.0.0.2:1", "http://[::1]:1", "http://localhost:1", "https://x.example"] {
+        let e = resolve("us-east-1", &env, &AwsConfig::default())
+            .unwrap_err()
+            .0;
+        assert_eq!(
+            e,
+            "AWS_ENDPOINT_URL_SSO_OIDC (environment): http://example.com is not https; plain http is allowed only for loopback"
+        );
+        for ok in [
+            "http://127.0.0.2:1",
+            "http://[::1]:1",
+            "http://localhost:1",
+            "https://x.example",
+        ] {
             assert!(is_loopback_or_https(&Url::parse(ok).unwrap()), "{ok}");
         }
-        assert!(!is_loopback_or_https(&Url::parse("ftp://127.0.0.1").unwrap()));
+        assert!(!is_loopback_or_https(
+            &Url::parse("ftp://127.0.0.1").unwrap()
+        ));
     }
 }

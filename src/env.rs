@@ -28,13 +28,19 @@ impl Env {
         V: Into<String>,
     {
         Env {
-            vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
         }
     }
 
     /// The value of `name`; an empty value counts as unset.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn with(mut self, k: &str, v: &str) -> Env {
@@ -45,7 +51,9 @@ impl Env {
 
 impl fmt::Debug for Env {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Env").field("keys", &self.vars.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Env")
+            .field("keys", &self.vars.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 

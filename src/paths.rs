@@ -11,7 +11,9 @@ use crate::env::Env;
 pub struct PathError(String);
 
 pub fn home(env: &Env) -> Option<PathBuf> {
-    env.get("HOME").or_else(|| env.get("USERPROFILE")).map(PathBuf::from)
+    env.get("HOME")
+        .or_else(|| env.get("USERPROFILE"))
+        .map(PathBuf::from)
 }
 
 /// `~/x` → `$HOME/x`.
@@ -27,10 +29,10 @@ pub fn expand_tilde(path: &str, env: &Env) -> PathBuf {
 /// runtime dir on Linux, `/tmp/sso-agent-<uid>/agent.sock` (the daemon checks the directory
 /// is ours and 0700 before it binds).
 pub fn default_socket_path(env: &Env) -> Result<PathBuf, PathError> {
-    if cfg!(target_os = "macos") {
-        if let Some(t) = env.get("TMPDIR") {
-            return Ok(PathBuf::from(t).join("sso-agent/agent.sock"));
-        }
+    if cfg!(target_os = "macos")
+        && let Some(t) = env.get("TMPDIR")
+    {
+        return Ok(PathBuf::from(t).join("sso-agent/agent.sock"));
     }
     if let Some(r) = env.get("XDG_RUNTIME_DIR") {
         return Ok(PathBuf::from(r).join("sso-agent/agent.sock"));
@@ -43,7 +45,9 @@ pub fn default_socket_path(env: &Env) -> Result<PathBuf, PathError> {
     #[cfg(not(unix))]
     {
         let _ = env;
-        Err(PathError("cannot choose a socket path; set SSO_AGENT_SOCKET".into()))
+        Err(PathError(
+            "cannot choose a socket path; set SSO_AGENT_SOCKET".into(),
+        ))
     }
 }
 
@@ -83,13 +87,27 @@ mod tests {
     fn paths_follow_the_environment() {
         let env = Env::from_pairs([("HOME", "/h"), ("XDG_RUNTIME_DIR", "/run/user/1")]);
         if !cfg!(target_os = "macos") {
-            assert_eq!(default_socket_path(&env).unwrap(), PathBuf::from("/run/user/1/sso-agent/agent.sock"));
-            assert_eq!(agent_config_path(&env).unwrap(), PathBuf::from("/h/.config/sso-agent/config.toml"));
+            assert_eq!(
+                default_socket_path(&env).unwrap(),
+                PathBuf::from("/run/user/1/sso-agent/agent.sock")
+            );
+            assert_eq!(
+                agent_config_path(&env).unwrap(),
+                PathBuf::from("/h/.config/sso-agent/config.toml")
+            );
         }
         assert_eq!(aws_config_path(&env), PathBuf::from("/h/.aws/config"));
-        let env = env.with("AWS_CONFIG_FILE", "~/cfg").with("SSO_AGENT_CONFIG", "/etc/x.toml");
+        let env = env
+            .with("AWS_CONFIG_FILE", "~/cfg")
+            .with("SSO_AGENT_CONFIG", "/etc/x.toml");
         assert_eq!(aws_config_path(&env), PathBuf::from("/h/cfg"));
-        assert_eq!(agent_config_path(&env).unwrap(), PathBuf::from("/etc/x.toml"));
-        assert_eq!(aws_sso_cache_dir(&env).unwrap(), PathBuf::from("/h/.aws/sso/cache"));
+        assert_eq!(
+            agent_config_path(&env).unwrap(),
+            PathBuf::from("/etc/x.toml")
+        );
+        assert_eq!(
+            aws_sso_cache_dir(&env).unwrap(),
+            PathBuf::from("/h/.aws/sso/cache")
+        );
     }
 }

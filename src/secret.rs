@@ -94,7 +94,10 @@ mod tests {
             #[serde(serialize_with = "serialize_exposed")]
             t: Secret,
         }
-        let json = serde_json::to_string(&Out { t: Secret::new("v") }).unwrap_or_default();
+        let json = serde_json::to_string(&Out {
+            t: Secret::new("v"),
+        })
+        .unwrap_or_default();
         assert_eq!(json, r#"{"t":"v"}"#);
         let back: Secret = serde_json::from_str("\"w\"").unwrap_or_else(|_| Secret::new(""));
         assert_eq!(back.expose(), "w");

@@ -43,17 +43,28 @@ impl Client {
         self.send(Method::GET, path, None).await
     }
 
-    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: Option<Vec<u8>>) -> Result<T, Failure> {
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, Failure> {
         self.send(Method::POST, path, body).await
     }
 
-    async fn send<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<T, Failure> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, Failure> {
         let name = self
             .socket
             .as_path()
             .to_fs_name::<GenericFilePath>()
             .map_err(|e| self.unreachable(e))?;
-        let stream = Stream::connect(name).await.map_err(|e| self.unreachable(e))?;
+        let stream = Stream::connect(name)
+            .await
+            .map_err(|e| self.unreachable(e))?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| self.unreachable(e))?;
@@ -70,17 +81,28 @@ impl Client {
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| Failure::new(Exit::Error, format!("cannot build the request: {e}")))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| Failure::new(Exit::Error, format!("the daemon closed the connection: {e}")))?;
+        let resp = sender.send_request(req).await.map_err(|e| {
+            Failure::new(
+                Exit::Error,
+                format!("the daemon closed the connection: {e}"),
+            )
+        })?;
         let bytes = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER)
             .collect()
             .await
-            .map_err(|e| Failure::new(Exit::Error, format!("could not read the daemon's answer: {e}")))?
+            .map_err(|e| {
+                Failure::new(
+                    Exit::Error,
+                    format!("could not read the daemon's answer: {e}"),
+                )
+            })?
             .to_bytes();
-        let env: Envelope<T> = serde_json::from_slice(&bytes)
-            .map_err(|e| Failure::new(Exit::Error, format!("the daemon's answer is not understood ({e}); is it the same version?")))?;
+        let env: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| {
+            Failure::new(
+                Exit::Error,
+                format!("the daemon's answer is not understood ({e}); is it the same version?"),
+            )
+        })?;
         env.into_result().map_err(Failure::from)
     }
 }

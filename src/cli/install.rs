@@ -19,8 +19,9 @@ fn context(settings: &Settings, env: &Env) -> Result<Context, Failure> {
     let binary = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .map_err(|e| Failure::new(Exit::Error, format!("cannot find this program's path: {e}")))?;
-    let home = crate::paths::home(env)
-        .ok_or_else(|| Failure::new(Exit::Error, "HOME is not set; cannot tell where to install"))?;
+    let home = crate::paths::home(env).ok_or_else(|| {
+        Failure::new(Exit::Error, "HOME is not set; cannot tell where to install")
+    })?;
     Ok(Context {
         binary,
         home,
@@ -29,14 +30,23 @@ fn context(settings: &Settings, env: &Env) -> Result<Context, Failure> {
     })
 }
 
-fn carry_out(plan: Plan, dry_run: bool, ctx: &Context, env: &Env, verb: &str) -> Result<(), Failure> {
+fn carry_out(
+    plan: Plan,
+    dry_run: bool,
+    ctx: &Context,
+    env: &Env,
+    verb: &str,
+) -> Result<(), Failure> {
     if dry_run {
         print!("{}", plan.describe());
         return Ok(());
     }
     let runtime_dir = env.get("XDG_RUNTIME_DIR").map(std::path::PathBuf::from);
-    service::check_manager(ctx, runtime_dir.as_deref()).map_err(|e| Failure::new(Exit::Error, e.to_string()))?;
-    let done = plan.execute().map_err(|e| Failure::new(Exit::Error, format!("{verb} failed: {e}")))?;
+    service::check_manager(ctx, runtime_dir.as_deref())
+        .map_err(|e| Failure::new(Exit::Error, e.to_string()))?;
+    let done = plan
+        .execute()
+        .map_err(|e| Failure::new(Exit::Error, format!("{verb} failed: {e}")))?;
     for line in done {
         eprintln!("{line}");
     }
@@ -48,10 +58,22 @@ fn carry_out(plan: Plan, dry_run: bool, ctx: &Context, env: &Env, verb: &str) ->
 
 pub fn install(args: InstallArgs, settings: &Settings, env: &Env) -> Result<(), Failure> {
     let ctx = context(settings, env)?;
-    carry_out(service::install_plan(&ctx), args.dry_run, &ctx, env, "install")
+    carry_out(
+        service::install_plan(&ctx),
+        args.dry_run,
+        &ctx,
+        env,
+        "install",
+    )
 }
 
 pub fn uninstall(args: InstallArgs, settings: &Settings, env: &Env) -> Result<(), Failure> {
     let ctx = context(settings, env)?;
-    carry_out(service::uninstall_plan(&ctx), args.dry_run, &ctx, env, "uninstall")
+    carry_out(
+        service::uninstall_plan(&ctx),
+        args.dry_run,
+        &ctx,
+        env,
+        "uninstall",
+    )
 }

@@ -37,14 +37,19 @@ fn choose_flow(args: &LoginArgs) -> (LoginFlow, &'static str) {
         return (LoginFlow::DeviceCode, "--device-code was given");
     }
     // The authorization-code flow (PKCE) is not served by this version yet.
-    (LoginFlow::DeviceCode, "the device-code flow is the one this version supports")
+    (
+        LoginFlow::DeviceCode,
+        "the device-code flow is the one this version supports",
+    )
 }
 
 pub async fn login(args: LoginArgs, settings: &Settings, env: &Env) -> Result<(), Failure> {
     let (flow, why) = choose_flow(&args);
     let session = super::resolve_session(args.session, settings, env)?;
     let client = Client::new(&settings.socket);
-    let body = serde_json::json!({ "flow": flow.as_str() }).to_string().into_bytes();
+    let body = serde_json::json!({ "flow": flow.as_str() })
+        .to_string()
+        .into_bytes();
     let started: LoginStarted = client.post(&paths::login(&session), Some(body)).await?;
     print_instructions(&session, &started, why);
 
@@ -53,9 +58,14 @@ pub async fn login(args: LoginArgs, settings: &Settings, env: &Env) -> Result<()
     let mut last_line = 0u64;
     loop {
         let status: LoginStatus = client.get(&path).await?;
-        if status.login_id.as_deref() != Some(&started.login_id) && status.state != LoginState::Pending {
+        if status.login_id.as_deref() != Some(&started.login_id)
+            && status.state != LoginState::Pending
+        {
             // Our login was replaced (e.g. cancelled by logout and restarted).
-            return Err(Failure::new(Exit::Error, format!("the login was superseded: {}", status.message)));
+            return Err(Failure::new(
+                Exit::Error,
+                format!("the login was superseded: {}", status.message),
+            ));
         }
         match status.state {
             LoginState::Pending => {
@@ -80,7 +90,10 @@ pub async fn login(args: LoginArgs, settings: &Settings, env: &Env) -> Result<()
                 if tty {
                     eprintln!();
                 }
-                return Err(Failure::new(Exit::Error, format!("login to {session} did not complete: {}", status.message)));
+                return Err(Failure::new(
+                    Exit::Error,
+                    format!("login to {session} did not complete: {}", status.message),
+                ));
             }
         }
     }
@@ -88,8 +101,16 @@ pub async fn login(args: LoginArgs, settings: &Settings, env: &Env) -> Result<()
 
 fn print_instructions(session: &str, s: &LoginStarted, why: &str) {
     let mut out = std::io::stdout().lock();
-    let joined = if s.joined { " (joining a login already in progress)" } else { "" };
-    let _ = writeln!(out, "Logging in to {session} with the {} flow{joined}: {why}.", s.flow.as_str().replace('_', " "));
+    let joined = if s.joined {
+        " (joining a login already in progress)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "Logging in to {session} with the {} flow{joined}: {why}.",
+        s.flow.as_str().replace('_', " ")
+    );
     if let Some(uri) = &s.verification_uri {
         let _ = writeln!(out, "Open {uri}");
         if let Some(code) = &s.user_code {

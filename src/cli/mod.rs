@@ -77,7 +77,11 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { Exit::Usage } else { Exit::Ok };
+            let code = if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Ok
+            };
             let _ = e.print();
             return code.into();
         }
@@ -106,10 +110,18 @@ fn dispatch(cli: Cli, env: Env) -> Result<(), Failure> {
             let settings = settings(&flags, &env)?;
             run::run(settings, env)
         }
-        Command::Login(args) => client_rt()?.block_on(login::login(args, &settings(&flags, &env)?, &env)),
-        Command::Token(args) => client_rt()?.block_on(token::token(args, &settings(&flags, &env)?, &env)),
-        Command::Status(args) => client_rt()?.block_on(status::status(args, &settings(&flags, &env)?)),
-        Command::Logout(args) => client_rt()?.block_on(logout::logout(args, &settings(&flags, &env)?, &env)),
+        Command::Login(args) => {
+            client_rt()?.block_on(login::login(args, &settings(&flags, &env)?, &env))
+        }
+        Command::Token(args) => {
+            client_rt()?.block_on(token::token(args, &settings(&flags, &env)?, &env))
+        }
+        Command::Status(args) => {
+            client_rt()?.block_on(status::status(args, &settings(&flags, &env)?))
+        }
+        Command::Logout(args) => {
+            client_rt()?.block_on(logout::logout(args, &settings(&flags, &env)?, &env))
+        }
         Command::Install(args) => install::install(args, &settings(&flags, &env)?, &env),
         Command::Uninstall(args) => install::uninstall(args, &settings(&flags, &env)?, &env),
     }
@@ -130,7 +142,11 @@ fn client_rt() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// The session a command is about: the one named, else the only one configured, else the
 /// one `AWS_PROFILE` points at (SPEC "SESSION may be omitted when …").
-fn resolve_session(explicit: Option<String>, settings: &Settings, env: &Env) -> Result<String, Failure> {
+fn resolve_session(
+    explicit: Option<String>,
+    settings: &Settings,
+    env: &Env,
+) -> Result<String, Failure> {
     if let Some(name) = explicit {
         return Ok(name);
     }

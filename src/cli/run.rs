@@ -20,10 +20,17 @@ use super::exit::{Exit, Failure};
 pub fn run(settings: Settings, env: Env) -> Result<(), Failure> {
     // Before any thread exists: the activation crate clears LISTEN_FDS/LISTEN_PID.
     #[cfg(unix)]
-    let activated = daemon::listener::take_activated()
-        .map_err(|e| Failure::new(Exit::Error, format!("cannot use the socket passed by systemd: {e}")))?;
+    let activated = daemon::listener::take_activated().map_err(|e| {
+        Failure::new(
+            Exit::Error,
+            format!("cannot use the socket passed by systemd: {e}"),
+        )
+    })?;
     let filter = EnvFilter::try_new(&settings.log).map_err(|e| {
-        Failure::new(Exit::Usage, format!("log filter {:?} is not valid: {e}", settings.log))
+        Failure::new(
+            Exit::Usage,
+            format!("log filter {:?} is not valid: {e}", settings.log),
+        )
     })?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -38,7 +45,11 @@ pub fn run(settings: Settings, env: Env) -> Result<(), Failure> {
     rt.block_on(run_async(settings, env, activated))
 }
 
-async fn run_async(settings: Settings, env: Env, activated: Option<daemon::listener::Activated>) -> Result<(), Failure> {
+async fn run_async(
+    settings: Settings,
+    env: Env,
+    activated: Option<daemon::listener::Activated>,
+) -> Result<(), Failure> {
     // 1. Bind first (or adopt the activated socket), so a second daemon stops before
     //    touching anything.
     let bound = match activated {

@@ -29,10 +29,12 @@ pub async fn status(args: StatusArgs, settings: &Settings) -> Result<(), Failure
     } else {
         print!("{}", render(&data, SystemClock.now()));
     }
-    let needs_login = data
-        .sessions
-        .iter()
-        .any(|s| matches!(s.state, SessionState::LoginRequired | SessionState::LoginPending));
+    let needs_login = data.sessions.iter().any(|s| {
+        matches!(
+            s.state,
+            SessionState::LoginRequired | SessionState::LoginPending
+        )
+    });
     if needs_login {
         // Exit 4 is the answer here; the table already says which session.
         return Err(Failure::new(
@@ -49,11 +51,18 @@ pub fn relative(at: OffsetDateTime, now: OffsetDateTime) -> String {
     let secs = d.whole_seconds().unsigned_abs();
     let rounded = if secs >= 60 { secs - secs % 60 } else { secs };
     let text = humantime::format_duration(std::time::Duration::from_secs(rounded)).to_string();
-    if d.is_negative() { format!("{text} ago") } else { format!("in {text}") }
+    if d.is_negative() {
+        format!("{text} ago")
+    } else {
+        format!("in {text}")
+    }
 }
 
 fn when(at: Option<OffsetDateTime>, now: OffsetDateTime) -> String {
-    at.map_or_else(|| "-".to_string(), |t| format!("{} ({})", relative(t, now), rfc3339(t)))
+    at.map_or_else(
+        || "-".to_string(),
+        |t| format!("{} ({})", relative(t, now), rfc3339(t)),
+    )
 }
 
 pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
@@ -81,7 +90,11 @@ pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
         let _ = writeln!(out, "config problem: {e}");
     }
     if data.sessions.is_empty() {
-        let _ = writeln!(out, "no sso-session is configured; add one to {}", data.config_file);
+        let _ = writeln!(
+            out,
+            "no sso-session is configured; add one to {}",
+            data.config_file
+        );
     }
     for s in &data.sessions {
         render_session(&mut out, s, now);
@@ -90,17 +103,44 @@ pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
 }
 
 fn render_session(out: &mut String, s: &SessionStatus, now: OffsetDateTime) {
-    let _ = writeln!(out, "\n[{}] {}  ({} {})", s.name, s.state.as_str(), s.region, s.start_url);
-    let _ = writeln!(out, "  access token expires  {}", when(s.access_token_expires_at, now));
-    let _ = writeln!(out, "  refreshable           {}", if s.refreshable { "yes" } else { "no" });
+    let _ = writeln!(
+        out,
+        "\n[{}] {}  ({} {})",
+        s.name,
+        s.state.as_str(),
+        s.region,
+        s.start_url
+    );
+    let _ = writeln!(
+        out,
+        "  access token expires  {}",
+        when(s.access_token_expires_at, now)
+    );
+    let _ = writeln!(
+        out,
+        "  refreshable           {}",
+        if s.refreshable { "yes" } else { "no" }
+    );
     if s.next_refresh_at.is_some() {
-        let _ = writeln!(out, "  next refresh          {}", when(s.next_refresh_at, now));
+        let _ = writeln!(
+            out,
+            "  next refresh          {}",
+            when(s.next_refresh_at, now)
+        );
     }
     if s.last_refresh_at.is_some() {
-        let _ = writeln!(out, "  last refresh          {}", when(s.last_refresh_at, now));
+        let _ = writeln!(
+            out,
+            "  last refresh          {}",
+            when(s.last_refresh_at, now)
+        );
     }
     if s.registration_expires_at.is_some() {
-        let _ = writeln!(out, "  client registration   expires {}", when(s.registration_expires_at, now));
+        let _ = writeln!(
+            out,
+            "  client registration   expires {}",
+            when(s.registration_expires_at, now)
+        );
     }
     if let Some(by) = s.login_needed_by {
         let _ = writeln!(out, "  next login needed     {}", when(Some(by), now));
@@ -127,7 +167,10 @@ mod tests {
     #[test]
     fn relative_times_read_naturally() {
         let now = datetime!(2026-01-01 0:00 UTC);
-        assert_eq!(relative(datetime!(2026-01-01 7:59:40 UTC), now), "in 7h 59m");
+        assert_eq!(
+            relative(datetime!(2026-01-01 7:59:40 UTC), now),
+            "in 7h 59m"
+        );
         assert_eq!(relative(datetime!(2025-12-31 23:57:00 UTC), now), "3m ago");
         assert_eq!(relative(datetime!(2026-01-01 0:00:30 UTC), now), "in 30s");
     }

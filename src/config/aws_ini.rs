@@ -77,7 +77,10 @@ pub struct ResolveError(pub String);
 pub fn load_aws_config(path: &Path) -> Result<AwsConfig, ConfigErrors> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse_aws_config(path, &text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AwsConfig { path: path.to_path_buf(), ..AwsConfig::default() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AwsConfig {
+            path: path.to_path_buf(),
+            ..AwsConfig::default()
+        }),
         Err(e) => Err(ConfigErrors(vec![format!("{}: {e}", path.display())])),
     }
 }
@@ -95,7 +98,12 @@ fn header_lines(text: &str) -> BTreeMap<String, usize> {
 }
 
 fn is_loopback_host(host: &str) -> bool {
-    host == "localhost" || host == "[::1]" || host == "::1" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost"
+        || host == "[::1]"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `https://…`, or `http://` to a loopback host (tests).
@@ -113,15 +121,33 @@ fn region_ok(r: &str) -> bool {
 }
 
 pub fn parse_aws_config(path: &Path, text: &str) -> Result<AwsConfig, ConfigErrors> {
-    let opt = ParseOption { enabled_quote: false, enabled_escape: false, enabled_indented_mutiline_value: true, enabled_preserve_key_leading_whitespace: false };
-    let ini = Ini::load_from_str_opt(text, opt).map_err(|e| ConfigErrors(vec![format!("{}:{}: {}", path.display(), e.line, e.msg)]))?;
+    let opt = ParseOption {
+        enabled_quote: false,
+        enabled_escape: false,
+        enabled_indented_mutiline_value: true,
+        enabled_preserve_key_leading_whitespace: false,
+    };
+    let ini = Ini::load_from_str_opt(text, opt)
+        .map_err(|e| ConfigErrors(vec![format!("{}:{}: {}", path.display(), e.line, e.msg)]))?;
     let lines = header_lines(text);
-    let loc = |section: &str| Location { path: path.to_path_buf(), line: lines.get(section).copied().unwrap_or(0) };
-    let mut cfg = AwsConfig { path: path.to_path_buf(), ..AwsConfig::default() };
+    let loc = |section: &str| Location {
+        path: path.to_path_buf(),
+        line: lines.get(section).copied().unwrap_or(0),
+    };
+    let mut cfg = AwsConfig {
+        path: path.to_path_buf(),
+        ..AwsConfig::default()
+    };
     let mut errors = Vec::new();
     for (section, props) in ini.iter() {
         let Some(section) = section else { continue };
-        let get = |k: &str| props.get(k).map(str::trim).filter(|v| !v.is_empty()).map(String::from);
+        let get = |k: &str| {
+            props
+                .get(k)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(String::from)
+        };
         let words: Vec<&str> = section.split_whitespace().collect();
         match words.as_slice() {
             ["sso-session", name] => {
@@ -131,7 +157,9 @@ pub fn parse_aws_config(path: &Path, text: &str) -> Result<AwsConfig, ConfigErro
                 let mut ok = true;
                 match &start_url {
                     None => {
-                        errors.push(format!("{location}: [sso-session {name}] has no sso_start_url"));
+                        errors.push(format!(
+                            "{location}: [sso-session {name}] has no sso_start_url"
+                        ));
                         ok = false;
                     }
                     Some(u) => {
@@ -143,23 +171,42 @@ pub fn parse_aws_config(path: &Path, text: &str) -> Result<AwsConfig, ConfigErro
                 }
                 match &region {
                     None => {
-                        errors.push(format!("{location}: [sso-session {name}] has no sso_region"));
+                        errors.push(format!(
+                            "{location}: [sso-session {name}] has no sso_region"
+                        ));
                         ok = false;
                     }
                     Some(r) if !region_ok(r) => {
-                        errors.push(format!("{location}: [sso-session {name}] sso_region {r:?} is not a region"));
+                        errors.push(format!(
+                            "{location}: [sso-session {name}] sso_region {r:?} is not a region"
+                        ));
                         ok = false;
                     }
                     Some(_) => {}
                 }
                 let mut scopes: Vec<String> = get("sso_registration_scopes")
-                    .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+                    .map(|s| {
+                        s.split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect()
+                    })
                     .unwrap_or_default();
                 if scopes.is_empty() {
                     scopes.push("sso:account:access".into());
                 }
                 if let (true, Some(start_url), Some(region)) = (ok, start_url, region) {
-                    cfg.sessions.insert(name.to_string(), SsoSession { name: name.to_string(), start_url, region, scopes, location });
+                    cfg.sessions.insert(
+                        name.to_string(),
+                        SsoSession {
+                            name: name.to_string(),
+                            start_url,
+                            region,
+                            scopes,
+                            location,
+                        },
+                    );
                 }
             }
             ["profile", name] | [name @ "default"] => {
@@ -172,7 +219,8 @@ pub fn parse_aws_config(path: &Path, text: &str) -> Result<AwsConfig, ConfigErro
                     sso_region: get("sso_region"),
                     endpoint_url: get("endpoint_url"),
                     services: get("services"),
-                    ignore_configured_endpoint_urls: get("ignore_configured_endpoint_urls").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                    ignore_configured_endpoint_urls: get("ignore_configured_endpoint_urls")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("true")),
                     location: loc(section),
                 };
                 cfg.profiles.insert(name.to_string(), p);
@@ -195,13 +243,25 @@ pub fn parse_aws_config(path: &Path, text: &str) -> Result<AwsConfig, ConfigErro
     for p in cfg.profiles.values() {
         if let Some(s) = &p.sso_session {
             match cfg.sessions.get(s) {
-                None if !errors.iter().any(|e| e.contains(&format!("[sso-session {s}]"))) => {
-                    errors.push(format!("{}: profile {} names sso_session {s}, which is not configured", p.location, p.name));
+                None if !errors
+                    .iter()
+                    .any(|e| e.contains(&format!("[sso-session {s}]"))) =>
+                {
+                    errors.push(format!(
+                        "{}: profile {} names sso_session {s}, which is not configured",
+                        p.location, p.name
+                    ));
                 }
                 Some(sess) => {
-                    for (key, mine, theirs) in [("sso_start_url", &p.sso_start_url, &sess.start_url), ("sso_region", &p.sso_region, &sess.region)] {
+                    for (key, mine, theirs) in [
+                        ("sso_start_url", &p.sso_start_url, &sess.start_url),
+                        ("sso_region", &p.sso_region, &sess.region),
+                    ] {
                         if mine.as_ref().is_some_and(|m| m != theirs) {
-                            errors.push(format!("{}: profile {} sets {key} differently from [sso-session {s}]", p.location, p.name));
+                            errors.push(format!(
+                                "{}: profile {} sets {key} differently from [sso-session {s}]",
+                                p.location, p.name
+                            ));
                         }
                     }
                 }
@@ -209,7 +269,11 @@ pub fn parse_aws_config(path: &Path, text: &str) -> Result<AwsConfig, ConfigErro
             }
         }
     }
-    if errors.is_empty() { Ok(cfg) } else { Err(ConfigErrors(errors)) }
+    if errors.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(ConfigErrors(errors))
+    }
 }
 
 impl AwsConfig {
@@ -217,35 +281,68 @@ impl AwsConfig {
         if self.sessions.is_empty() {
             format!("no [sso-session] is configured in {}", self.path.display())
         } else {
-            format!("configured sessions: {}", self.sessions.keys().cloned().collect::<Vec<_>>().join(", "))
+            format!(
+                "configured sessions: {}",
+                self.sessions.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
         }
     }
 
     /// SPEC: SESSION may be omitted when the config has exactly one sso-session, or when
     /// AWS_PROFILE names a profile with sso_session; otherwise an error listing the sessions.
-    pub fn resolve_session(&self, explicit: Option<&str>, env: &Env) -> Result<&SsoSession, ResolveError> {
+    pub fn resolve_session(
+        &self,
+        explicit: Option<&str>,
+        env: &Env,
+    ) -> Result<&SsoSession, ResolveError> {
         if let Some(name) = explicit {
-            return self.sessions.get(name).ok_or_else(|| ResolveError(format!("no sso-session named `{name}`; {}", self.session_list())));
+            return self.sessions.get(name).ok_or_else(|| {
+                ResolveError(format!(
+                    "no sso-session named `{name}`; {}",
+                    self.session_list()
+                ))
+            });
         }
-        if let Some(profile) = env.get("AWS_PROFILE") {
-            if let Some(s) = self.profiles.get(profile).and_then(|p| p.sso_session.as_deref()).and_then(|s| self.sessions.get(s)) {
-                return Ok(s);
-            }
+        let from_profile = env
+            .get("AWS_PROFILE")
+            .and_then(|p| self.profiles.get(p))
+            .and_then(|p| p.sso_session.as_deref())
+            .and_then(|s| self.sessions.get(s));
+        if let Some(s) = from_profile {
+            return Ok(s);
         }
         let mut all = self.sessions.values();
         match (all.next(), all.next()) {
             (Some(only), None) => Ok(only),
-            _ => Err(ResolveError(format!("name a session (or set AWS_PROFILE to a profile with sso_session); {}", self.session_list()))),
+            _ => Err(ResolveError(format!(
+                "name a session (or set AWS_PROFILE to a profile with sso_session); {}",
+                self.session_list()
+            ))),
         }
     }
 
     pub fn profile_credentials(&self, profile: &str) -> Result<RoleTarget, ResolveError> {
-        let p = self.profiles.get(profile).ok_or_else(|| ResolveError(format!("no profile named `{profile}` in {}", self.path.display())))?;
-        let missing = |k: &str| ResolveError(format!("{}: profile {profile} has no {k}", p.location));
+        let p = self.profiles.get(profile).ok_or_else(|| {
+            ResolveError(format!(
+                "no profile named `{profile}` in {}",
+                self.path.display()
+            ))
+        })?;
+        let missing =
+            |k: &str| ResolveError(format!("{}: profile {profile} has no {k}", p.location));
         Ok(RoleTarget {
-            session: p.sso_session.clone().ok_or_else(|| missing("sso_session"))?,
-            account_id: p.sso_account_id.clone().ok_or_else(|| missing("sso_account_id"))?,
-            role_name: p.sso_role_name.clone().ok_or_else(|| missing("sso_role_name"))?,
+            session: p
+                .sso_session
+                .clone()
+                .ok_or_else(|| missing("sso_session"))?,
+            account_id: p
+                .sso_account_id
+                .clone()
+                .ok_or_else(|| missing("sso_account_id"))?,
+            role_name: p
+                .sso_role_name
+                .clone()
+                .ok_or_else(|| missing("sso_role_name"))?,
         })
     }
 }
@@ -290,11 +387,29 @@ sso =
         assert_eq!(c.sessions["lab"].scopes, ["sso:account:access"]);
         assert!(c.profiles.contains_key("default"));
         assert_eq!(c.profiles["dev"].services.as_deref(), Some("local"));
-        assert_eq!(c.services["local"]["sso_oidc"]["endpoint_url"], "http://127.0.0.1:2002");
-        assert_eq!(c.services["local"]["sso"]["endpoint_url"], "http://127.0.0.1:2003");
+        assert_eq!(
+            c.services["local"]["sso_oidc"]["endpoint_url"],
+            "http://127.0.0.1:2002"
+        );
+        assert_eq!(
+            c.services["local"]["sso"]["endpoint_url"],
+            "http://127.0.0.1:2003"
+        );
         let t = c.profile_credentials("dev").unwrap();
-        assert_eq!((t.session.as_str(), t.account_id.as_str(), t.role_name.as_str()), ("corp", "111122223333", "Admin"));
-        assert!(c.profile_credentials("default").unwrap_err().0.contains("sso_session"));
+        assert_eq!(
+            (
+                t.session.as_str(),
+                t.account_id.as_str(),
+                t.role_name.as_str()
+            ),
+            ("corp", "111122223333", "Admin")
+        );
+        assert!(
+            c.profile_credentials("default")
+                .unwrap_err()
+                .0
+                .contains("sso_session")
+        );
     }
 
     #[test]
@@ -302,11 +417,27 @@ sso =
         let text = "[sso-session a]\nsso_start_url = https://x/start\n\n[sso-session b]\nsso_region = us-east-1\n[sso-session c]\nsso_start_url = http://example.com/start\nsso_region = us-east-1\n[profile p]\nsso_session = nope\n";
         let err = parse_aws_config(Path::new("/c"), text).unwrap_err();
         let all = err.to_string();
-        assert!(all.contains("/c:1: [sso-session a] has no sso_region"), "{all}");
-        assert!(all.contains("/c:4: [sso-session b] has no sso_start_url"), "{all}");
-        assert!(all.contains("/c:6: [sso-session c] sso_start_url \"http://example.com/start\" must be https://"), "{all}");
-        assert!(all.contains("/c:9: profile p names sso_session nope"), "{all}");
-        let err = parse_aws_config(Path::new("/c"), "[sso-session a\nx=1\n").unwrap_err().to_string();
+        assert!(
+            all.contains("/c:1: [sso-session a] has no sso_region"),
+            "{all}"
+        );
+        assert!(
+            all.contains("/c:4: [sso-session b] has no sso_start_url"),
+            "{all}"
+        );
+        assert!(
+            all.contains(
+                "/c:6: [sso-session c] sso_start_url \"http://example.com/start\" must be https://"
+            ),
+            "{all}"
+        );
+        assert!(
+            all.contains("/c:9: profile p names sso_session nope"),
+            "{all}"
+        );
+        let err = parse_aws_config(Path::new("/c"), "[sso-session a\nx=1\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("/c:") && err.contains("expecting"), "{err}");
     }
 
@@ -321,9 +452,21 @@ sso =
         assert!(e.contains("corp, lab"), "{e}");
         let env = Env::from_pairs([("AWS_PROFILE", "dev")]);
         assert_eq!(c.resolve_session(None, &env).unwrap().name, "corp");
-        let one = parse_aws_config(Path::new("/c"), "[sso-session only]\nsso_start_url = https://a/start\nsso_region = us-east-1\n").unwrap();
-        assert_eq!(one.resolve_session(None, &Env::default()).unwrap().name, "only");
+        let one = parse_aws_config(
+            Path::new("/c"),
+            "[sso-session only]\nsso_start_url = https://a/start\nsso_region = us-east-1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            one.resolve_session(None, &Env::default()).unwrap().name,
+            "only"
+        );
         let none = AwsConfig::default();
-        assert!(none.resolve_session(None, &Env::default()).unwrap_err().0.contains("no [sso-session]"));
+        assert!(
+            none.resolve_session(None, &Env::default())
+                .unwrap_err()
+                .0
+                .contains("no [sso-session]")
+        );
     }
 }

@@ -8,7 +8,10 @@ mod settings;
 
 use std::fmt;
 
-pub use aws_ini::{AwsConfig, Location, Profile, ResolveError, RoleTarget, SsoSession, load_aws_config, parse_aws_config};
+pub use aws_ini::{
+    AwsConfig, Location, Profile, ResolveError, RoleTarget, SsoSession, load_aws_config,
+    parse_aws_config,
+};
 pub use settings::{Flags, RawFile, Settings, StoreKind, load_settings, merge};
 
 /// Every problem found, one line each.

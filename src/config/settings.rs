@@ -57,7 +57,13 @@ pub struct RawFile {
 }
 
 /// Picks the first value present among flag, environment and file, with its source's name.
-fn pick(flag: Option<String>, flag_name: &str, env: &Env, var: &str, file: Option<(String, &Path, &str)>) -> Option<(String, String)> {
+fn pick(
+    flag: Option<String>,
+    flag_name: &str,
+    env: &Env,
+    var: &str,
+    file: Option<(String, &Path, &str)>,
+) -> Option<(String, String)> {
     if let Some(v) = flag {
         return Some((v, format!("{flag_name} (flag)")));
     }
@@ -73,7 +79,9 @@ fn duration(v: Option<(String, String)>, default: Duration, errors: &mut Vec<Str
         Some((raw, source)) => match humantime::parse_duration(raw.trim()) {
             Ok(d) => d,
             Err(_) => {
-                errors.push(format!("{source}: {raw:?} is not a duration; try 90s, 10m or 7d"));
+                errors.push(format!(
+                    "{source}: {raw:?} is not a duration; try 90s, 10m or 7d"
+                ));
                 default
             }
         },
@@ -84,9 +92,16 @@ fn duration(v: Option<(String, String)>, default: Duration, errors: &mut Vec<Str
 pub fn merge(flags: &Flags, env: &Env, file: Option<&RawFile>) -> Result<Settings, ConfigErrors> {
     let mut errors = Vec::new();
     let fpath = file.map(|f| f.path.as_path()).unwrap_or(Path::new(""));
-    let from_file = |get: fn(&RawFile) -> Option<String>, key: &'static str| file.and_then(get).map(|v| (v, fpath, key));
+    let from_file = |get: fn(&RawFile) -> Option<String>, key: &'static str| {
+        file.and_then(get).map(|v| (v, fpath, key))
+    };
 
-    let socket = match flags.socket.clone().or_else(|| env.get("SSO_AGENT_SOCKET").map(PathBuf::from)).or_else(|| file.and_then(|f| f.socket.clone())) {
+    let socket = match flags
+        .socket
+        .clone()
+        .or_else(|| env.get("SSO_AGENT_SOCKET").map(PathBuf::from))
+        .or_else(|| file.and_then(|f| f.socket.clone()))
+    {
         Some(p) => paths::expand_tilde(&p.to_string_lossy(), env),
         None => match paths::default_socket_path(env) {
             Ok(p) => p,
@@ -96,9 +111,22 @@ pub fn merge(flags: &Flags, env: &Env, file: Option<&RawFile>) -> Result<Setting
             }
         },
     };
-    let log = pick(flags.log.clone(), "--log", env, "SSO_AGENT_LOG", from_file(|f| f.log.clone(), "log")).map_or_else(|| "info".to_string(), |(v, _)| v);
+    let log = pick(
+        flags.log.clone(),
+        "--log",
+        env,
+        "SSO_AGENT_LOG",
+        from_file(|f| f.log.clone(), "log"),
+    )
+    .map_or_else(|| "info".to_string(), |(v, _)| v);
     let refresh_margin = duration(
-        pick(flags.refresh_margin.clone(), "--refresh-margin", env, "SSO_AGENT_REFRESH_MARGIN", from_file(|f| f.refresh_margin.clone(), "refresh_margin")),
+        pick(
+            flags.refresh_margin.clone(),
+            "--refresh-margin",
+            env,
+            "SSO_AGENT_REFRESH_MARGIN",
+            from_file(|f| f.refresh_margin.clone(), "refresh_margin"),
+        ),
         Duration::from_secs(600),
         &mut errors,
     );
@@ -113,18 +141,29 @@ pub fn merge(flags: &Flags, env: &Env, file: Option<&RawFile>) -> Result<Setting
         Duration::from_secs(7 * 86400),
         &mut errors,
     );
-    let store = match pick(flags.store.clone(), "--store", env, "SSO_AGENT_STORE", from_file(|f| f.store.clone(), "store")) {
+    let store = match pick(
+        flags.store.clone(),
+        "--store",
+        env,
+        "SSO_AGENT_STORE",
+        from_file(|f| f.store.clone(), "store"),
+    ) {
         None => StoreKind::Keyring,
         Some((v, source)) => match v.trim() {
             "keyring" => StoreKind::Keyring,
             "memory" => StoreKind::Memory,
             _ => {
-                errors.push(format!("{source}: {v:?} is not a store; use keyring or memory"));
+                errors.push(format!(
+                    "{source}: {v:?} is not a store; use keyring or memory"
+                ));
                 StoreKind::Keyring
             }
         },
     };
-    let export_aws_cli_cache = match (flags.export_aws_cli_cache, env.get("SSO_AGENT_EXPORT_AWS_CLI_CACHE")) {
+    let export_aws_cli_cache = match (
+        flags.export_aws_cli_cache,
+        env.get("SSO_AGENT_EXPORT_AWS_CLI_CACHE"),
+    ) {
         (Some(b), _) => b,
         (None, Some(v)) => match v.trim().to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => true,
@@ -172,9 +211,15 @@ fn parse_toml(path: &Path, text: &str) -> Result<RawFile, ConfigErrors> {
             Ok(f)
         }
         Err(e) => {
-            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let at = line.map_or_else(String::new, |l| format!(":{l}"));
-            Err(ConfigErrors(vec![format!("{}{at}: {}", path.display(), e.message())]))
+            Err(ConfigErrors(vec![format!(
+                "{}{at}: {}",
+                path.display(),
+                e.message()
+            )]))
         }
     }
 }
@@ -200,36 +245,80 @@ mod tests {
 
     #[test]
     fn precedence_flag_env_file() {
-        let file = RawFile { path: "/c.toml".into(), refresh_margin: Some("1m".into()), store: Some("memory".into()), socket: Some("/f.sock".into()), ..RawFile::default() };
+        let file = RawFile {
+            path: "/c.toml".into(),
+            refresh_margin: Some("1m".into()),
+            store: Some("memory".into()),
+            socket: Some("/f.sock".into()),
+            ..RawFile::default()
+        };
         let s = merge(&Flags::default(), &env(), Some(&file)).unwrap();
-        assert_eq!((s.refresh_margin, s.store, s.socket.clone()), (Duration::from_secs(60), StoreKind::Memory, PathBuf::from("/f.sock")));
-        let e = env().with("SSO_AGENT_REFRESH_MARGIN", "2m").with("SSO_AGENT_SOCKET", "/e.sock");
+        assert_eq!(
+            (s.refresh_margin, s.store, s.socket.clone()),
+            (
+                Duration::from_secs(60),
+                StoreKind::Memory,
+                PathBuf::from("/f.sock")
+            )
+        );
+        let e = env()
+            .with("SSO_AGENT_REFRESH_MARGIN", "2m")
+            .with("SSO_AGENT_SOCKET", "/e.sock");
         let s = merge(&Flags::default(), &e, Some(&file)).unwrap();
-        assert_eq!((s.refresh_margin, s.socket.clone()), (Duration::from_secs(120), PathBuf::from("/e.sock")));
-        let flags = Flags { refresh_margin: Some("3m".into()), socket: Some("/x.sock".into()), ..Flags::default() };
+        assert_eq!(
+            (s.refresh_margin, s.socket.clone()),
+            (Duration::from_secs(120), PathBuf::from("/e.sock"))
+        );
+        let flags = Flags {
+            refresh_margin: Some("3m".into()),
+            socket: Some("/x.sock".into()),
+            ..Flags::default()
+        };
         let s = merge(&flags, &e, Some(&file)).unwrap();
-        assert_eq!((s.refresh_margin, s.socket), (Duration::from_secs(180), PathBuf::from("/x.sock")));
+        assert_eq!(
+            (s.refresh_margin, s.socket),
+            (Duration::from_secs(180), PathBuf::from("/x.sock"))
+        );
     }
 
     #[test]
     fn bad_values_name_their_source() {
-        let e = env().with("SSO_AGENT_REFRESH_MARGIN", "10").with("SSO_AGENT_STORE", "disk");
+        let e = env()
+            .with("SSO_AGENT_REFRESH_MARGIN", "10")
+            .with("SSO_AGENT_STORE", "disk");
         let err = merge(&Flags::default(), &e, None).unwrap_err().to_string();
         assert!(err.contains("SSO_AGENT_REFRESH_MARGIN (environment): \"10\" is not a duration; try 90s, 10m or 7d"), "{err}");
-        assert!(err.contains("SSO_AGENT_STORE (environment): \"disk\" is not a store"), "{err}");
-        let file = RawFile { path: "/c.toml".into(), reregistration_margin: Some("soon".into()), ..RawFile::default() };
-        let err = merge(&Flags::default(), &env(), Some(&file)).unwrap_err().to_string();
+        assert!(
+            err.contains("SSO_AGENT_STORE (environment): \"disk\" is not a store"),
+            "{err}"
+        );
+        let file = RawFile {
+            path: "/c.toml".into(),
+            reregistration_margin: Some("soon".into()),
+            ..RawFile::default()
+        };
+        let err = merge(&Flags::default(), &env(), Some(&file))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/c.toml (`reregistration_margin`)"), "{err}");
     }
 
     #[test]
     fn toml_errors_have_lines() {
-        let err = parse_toml(Path::new("/c.toml"), "log = \"debug\"\nsokcet = \"/x\"\n").unwrap_err().to_string();
+        let err = parse_toml(Path::new("/c.toml"), "log = \"debug\"\nsokcet = \"/x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("/c.toml:2:"), "{err}");
         assert!(err.contains("sokcet"), "{err}");
-        let err = parse_toml(Path::new("/c.toml"), "log = \n").unwrap_err().to_string();
+        let err = parse_toml(Path::new("/c.toml"), "log = \n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("/c.toml:1:"), "{err}");
-        let ok = parse_toml(Path::new("/c.toml"), "store = \"memory\"\nexport_aws_cli_cache = true\n").unwrap();
+        let ok = parse_toml(
+            Path::new("/c.toml"),
+            "store = \"memory\"\nexport_aws_cli_cache = true\n",
+        )
+        .unwrap();
         assert_eq!(ok.export_aws_cli_cache, Some(true));
     }
 }

@@ -17,7 +17,9 @@ pub struct Bound {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
-    #[error("another sso-agent is already running on {0}; stop it first or set SSO_AGENT_SOCKET to another path")]
+    #[error(
+        "another sso-agent is already running on {0}; stop it first or set SSO_AGENT_SOCKET to another path"
+    )]
     AlreadyRunning(PathBuf),
     #[error("{path}: {problem}")]
     Unsafe { path: PathBuf, problem: String },
@@ -44,7 +46,10 @@ pub fn take_activated() -> io::Result<Option<Activated>> {
         return Ok(None);
     }
     if fds.len() > 1 {
-        tracing::warn!(count = fds.len(), "several sockets were passed; using the first");
+        tracing::warn!(
+            count = fds.len(),
+            "several sockets were passed; using the first"
+        );
     }
     fds.take_unix_listener(0)
 }
@@ -159,7 +164,8 @@ fn prepare_dir(path: &Path) -> Result<(), BindError> {
     }
     if meta.mode() & 0o077 != 0 {
         tracing::warn!(dir = %dir.display(), mode = format!("{:o}", meta.mode() & 0o777), "socket directory was accessible to others; setting it to 0700");
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_err(dir))?;
     }
     Ok(())
 }
@@ -169,7 +175,8 @@ fn check_socket_mode(path: &Path) -> Result<(), BindError> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::symlink_metadata(path).map_err(io_err(path))?;
     if meta.permissions().mode() & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_err(path))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(io_err(path))?;
     }
     Ok(())
 }
@@ -192,7 +199,10 @@ pub fn peer(conn: &Stream) -> Peer {
         },
         Err(e) => {
             tracing::warn!(error = %e, "could not read the peer's credentials");
-            Peer { uid: None, pid: None }
+            Peer {
+                uid: None,
+                pid: None,
+            }
         }
     }
 }

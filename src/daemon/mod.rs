@@ -92,7 +92,10 @@ pub async fn serve(
             }
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(limit = MAX_CONNECTIONS, "too many connections; closing a new one");
+            tracing::warn!(
+                limit = MAX_CONNECTIONS,
+                "too many connections; closing a new one"
+            );
             drop(conn);
             continue;
         };
@@ -126,13 +129,14 @@ pub async fn serve(
     drop(listener);
     ready::stopping();
     tracing::info!("stopping: no new connections; draining");
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some requests did not finish in time; closing them");
     }
-    if owns_path {
-        if let Err(e) = std::fs::remove_file(&path) {
-            tracing::warn!(socket = %path.display(), error = %e, "could not remove the socket file");
-        }
+    if owns_path && let Err(e) = std::fs::remove_file(&path) {
+        tracing::warn!(socket = %path.display(), error = %e, "could not remove the socket file");
     }
     state.manager.shutdown();
     tracing::info!("stopped");

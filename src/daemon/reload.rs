@@ -21,11 +21,19 @@ const SETTLE: Duration = Duration::from_millis(150);
 
 /// Starts watching `file`. The returned watcher must be kept alive.
 pub fn watch(file: PathBuf, env: Env, state: Arc<AppState>) -> Option<notify::RecommendedWatcher> {
-    let dir = file.parent().map(Path::to_path_buf).filter(|d| !d.as_os_str().is_empty())?;
+    let dir = file
+        .parent()
+        .map(Path::to_path_buf)
+        .filter(|d| !d.as_os_str().is_empty())?;
     let name = file.file_name()?.to_os_string();
     let (tx, mut rx) = mpsc::channel::<()>(1);
     let handler = move |res: notify::Result<notify::Event>| match res {
-        Ok(ev) if ev.paths.iter().any(|p| p.file_name() == Some(name.as_os_str())) => {
+        Ok(ev)
+            if ev
+                .paths
+                .iter()
+                .any(|p| p.file_name() == Some(name.as_os_str())) =>
+        {
             // A full channel already holds a pending reload: coalesce.
             let _ = tx.try_send(());
         }
@@ -64,12 +72,18 @@ pub fn reload(file: &Path, env: &Env, state: &AppState) {
             }
             tracing::info!(file = %file.display(), sessions = sessions.len(), "configuration reloaded");
             state.manager.apply(sessions);
-            *state.config_error.write().unwrap_or_else(|p| p.into_inner()) =
+            *state
+                .config_error
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) =
                 (!problems.is_empty()).then(|| problems.join("; "));
         }
         Err(e) => {
             tracing::error!(file = %file.display(), error = %e, "the changed AWS config does not load; keeping the last good one");
-            *state.config_error.write().unwrap_or_else(|p| p.into_inner()) =
+            *state
+                .config_error
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) =
                 Some(format!("{e} (the last good configuration stays in force)"));
         }
     }

@@ -10,7 +10,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::api::{self, ApiError, Envelope, ErrorCode, LoginRequest, LogoutData, StatusData, StoreStatus};
+use crate::api::{
+    self, ApiError, Envelope, ErrorCode, LoginRequest, LogoutData, StatusData, StoreStatus,
+};
 use crate::session::{Manager, SessionError, SessionHandle};
 use crate::store::SecretStore;
 
@@ -51,8 +53,14 @@ fn json<T: Serialize>(status: StatusCode, env: &Envelope<T>) -> Resp {
     });
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
-    resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     resp
 }
 
@@ -61,7 +69,8 @@ pub fn ok<T: Serialize>(data: T) -> Resp {
 }
 
 pub fn error(code: ErrorCode, message: impl Into<String>) -> Resp {
-    let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json(status, &Envelope::<()>::err(ApiError::new(code, message)))
 }
 
@@ -83,7 +92,13 @@ where
     resp
 }
 
-async fn route<B>(state: &AppState, req: Request<B>, method: &Method, path: &str, query: &str) -> Resp
+async fn route<B>(
+    state: &AppState,
+    req: Request<B>,
+    method: &Method,
+    path: &str,
+    query: &str,
+) -> Resp
 where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -97,7 +112,12 @@ where
         ["", "v1", "sessions", name, action] => {
             let name = match percent_encoding::percent_decode_str(name).decode_utf8() {
                 Ok(n) => n.into_owned(),
-                Err(_) => return error(ErrorCode::ValidationError, "the session name is not valid UTF-8"),
+                Err(_) => {
+                    return error(
+                        ErrorCode::ValidationError,
+                        "the session name is not valid UTF-8",
+                    );
+                }
             };
             let params = match Params::parse(query) {
                 Ok(p) => p,
@@ -107,24 +127,30 @@ where
                 return unknown_session(state, &name);
             };
             match (*action, method) {
-                ("token", &Method::GET) => match session.token(params.min_validity, params.wait).await {
-                    Ok(t) => ok(t),
-                    Err(e) => session_error(e),
-                },
+                ("token", &Method::GET) => {
+                    match session.token(params.min_validity, params.wait).await {
+                        Ok(t) => ok(t),
+                        Err(e) => session_error(e),
+                    }
+                }
                 ("login", &Method::POST) => {
                     let body = match read_body(req).await {
                         Ok(b) => b,
                         Err(resp) => return *resp,
                     };
                     let login: LoginRequest = if body.iter().all(u8::is_ascii_whitespace) {
-                        LoginRequest { flow: api::LoginFlow::DeviceCode }
+                        LoginRequest {
+                            flow: api::LoginFlow::DeviceCode,
+                        }
                     } else {
                         match serde_json::from_slice(&body) {
                             Ok(l) => l,
                             Err(e) => {
                                 return error(
                                     ErrorCode::ValidationError,
-                                    format!("the body is not a login request ({e}); send {{\"flow\": \"device_code\"}} or {{\"flow\": \"authorization_code\"}}"),
+                                    format!(
+                                        "the body is not a login request ({e}); send {{\"flow\": \"device_code\"}} or {{\"flow\": \"authorization_code\"}}"
+                                    ),
                                 );
                             }
                         }
@@ -169,7 +195,11 @@ fn status(state: &AppState) -> StatusData {
             detail: health.detail,
         },
         config_file: state.config_file.clone(),
-        config_error: state.config_error.read().unwrap_or_else(|p| p.into_inner()).clone(),
+        config_error: state
+            .config_error
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
         sessions: state.manager.statuses(),
     }
 }
@@ -181,21 +211,30 @@ fn unknown_session(state: &AppState, name: &str) -> Resp {
     } else {
         format!("configured sessions: {}", names.join(", "))
     };
-    error(ErrorCode::NotFound, format!("no sso-session named `{name}`; {known}"))
+    error(
+        ErrorCode::NotFound,
+        format!("no sso-session named `{name}`; {known}"),
+    )
 }
 
 fn not_found(path: &str) -> Resp {
     error(
         ErrorCode::NotFound,
-        format!("no such route: {path}; see /v1/status and /v1/sessions/{{name}}/{{token|login|logout}}"),
+        format!(
+            "no such route: {path}; see /v1/status and /v1/sessions/{{name}}/{{token|login|logout}}"
+        ),
     )
 }
 
 /// Unknown methods on known routes get the envelope with 404 NOT_FOUND (SPEC's code table
 /// has no 405) and an `Allow` header naming what works.
 fn not_allowed(method: &Method, path: &str, allow: &'static str) -> Resp {
-    let mut resp = error(ErrorCode::NotFound, format!("no route for {method} {path}; allowed: {allow}"));
-    resp.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    let mut resp = error(
+        ErrorCode::NotFound,
+        format!("no route for {method} {path}; allowed: {allow}"),
+    );
+    resp.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static(allow));
     resp
 }
 
@@ -212,17 +251,30 @@ where
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(Box::new(too_large()));
     }
-    let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(req.into_body(), MAX_BODY).collect()).await;
+    let collected = tokio::time::timeout(
+        BODY_TIMEOUT,
+        Limited::new(req.into_body(), MAX_BODY).collect(),
+    )
+    .await;
     match collected {
-        Err(_) => Err(Box::new(error(ErrorCode::Timeout, "the request body did not arrive in time"))),
+        Err(_) => Err(Box::new(error(
+            ErrorCode::Timeout,
+            "the request body did not arrive in time",
+        ))),
         Ok(Err(e)) if e.to_string().contains("length limit exceeded") => Err(Box::new(too_large())),
-        Ok(Err(e)) => Err(Box::new(error(ErrorCode::ValidationError, format!("could not read the body: {e}")))),
+        Ok(Err(e)) => Err(Box::new(error(
+            ErrorCode::ValidationError,
+            format!("could not read the body: {e}"),
+        ))),
         Ok(Ok(c)) => Ok(c.to_bytes()),
     }
 }
 
 fn too_large() -> Resp {
-    error(ErrorCode::PayloadTooLarge, format!("the request body is larger than {MAX_BODY} bytes"))
+    error(
+        ErrorCode::PayloadTooLarge,
+        format!("the request body is larger than {MAX_BODY} bytes"),
+    )
 }
 
 /// Query parameters shared by the session routes.
@@ -246,10 +298,17 @@ impl Params {
                 "wait" => {
                     p.wait = secs("wait")?;
                     if p.wait > MAX_WAIT {
-                        return Err(format!("wait may be at most {} seconds", MAX_WAIT.as_secs()));
+                        return Err(format!(
+                            "wait may be at most {} seconds",
+                            MAX_WAIT.as_secs()
+                        ));
                     }
                 }
-                other => return Err(format!("unknown query parameter `{other}`; known: minValidity, wait")),
+                other => {
+                    return Err(format!(
+                        "unknown query parameter `{other}`; known: minValidity, wait"
+                    ));
+                }
             }
         }
         Ok(p)

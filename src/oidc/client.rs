@@ -19,11 +19,27 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub trait Oidc: Send + Sync + 'static {
-    fn register_client(&self, req: RegisterClientRequest) -> BoxFuture<'_, Result<RegisterClientResponse, OidcError>>;
-    fn start_device_authorization(&self, req: StartDeviceAuthorizationRequest) -> BoxFuture<'_, Result<DeviceAuthorization, OidcError>>;
-    fn create_token(&self, req: CreateTokenRequest) -> BoxFuture<'_, Result<TokenResponse, OidcError>>;
+    fn register_client(
+        &self,
+        req: RegisterClientRequest,
+    ) -> BoxFuture<'_, Result<RegisterClientResponse, OidcError>>;
+    fn start_device_authorization(
+        &self,
+        req: StartDeviceAuthorizationRequest,
+    ) -> BoxFuture<'_, Result<DeviceAuthorization, OidcError>>;
+    fn create_token(
+        &self,
+        req: CreateTokenRequest,
+    ) -> BoxFuture<'_, Result<TokenResponse, OidcError>>;
     /// The un-modeled `/authorize` URL (WIRE.md §4.3), on the same endpoint as the API calls.
-    fn authorize_url(&self, client_id: &str, redirect_uri: &str, state: &str, scopes: &[String], code_challenge: &str) -> Url;
+    fn authorize_url(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+        state: &str,
+        scopes: &[String],
+        code_challenge: &str,
+    ) -> Url;
 }
 
 /// One HTTPS client for every upstream call: rustls with ring, bounded connect and request
@@ -65,7 +81,9 @@ pub async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, OidcErr
     let mut out = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(transport)? {
         if out.len() + chunk.len() > MAX_RESPONSE {
-            return Err(OidcError::Malformed(format!("answer larger than {MAX_RESPONSE} bytes")));
+            return Err(OidcError::Malformed(format!(
+                "answer larger than {MAX_RESPONSE} bytes"
+            )));
         }
         out.extend_from_slice(&chunk);
     }
@@ -82,7 +100,12 @@ impl HttpOidc {
         Self { http, endpoint }
     }
 
-    async fn post<Req: Serialize, Resp: DeserializeOwned>(&self, op: &'static str, path: &str, req: &Req) -> Result<Resp, OidcError> {
+    async fn post<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        path: &str,
+        req: &Req,
+    ) -> Result<Resp, OidcError> {
         let url = join(&self.endpoint, path);
         let body = serde_json::to_vec(req).map_err(|e| OidcError::Malformed(e.to_string()))?;
         tracing::debug!(op, %url, "calling sso-oidc");
@@ -107,19 +130,38 @@ impl HttpOidc {
 }
 
 impl Oidc for HttpOidc {
-    fn register_client(&self, req: RegisterClientRequest) -> BoxFuture<'_, Result<RegisterClientResponse, OidcError>> {
+    fn register_client(
+        &self,
+        req: RegisterClientRequest,
+    ) -> BoxFuture<'_, Result<RegisterClientResponse, OidcError>> {
         Box::pin(async move { self.post("RegisterClient", "client/register", &req).await })
     }
 
-    fn start_device_authorization(&self, req: StartDeviceAuthorizationRequest) -> BoxFuture<'_, Result<DeviceAuthorization, OidcError>> {
-        Box::pin(async move { self.post("StartDeviceAuthorization", "device_authorization", &req).await })
+    fn start_device_authorization(
+        &self,
+        req: StartDeviceAuthorizationRequest,
+    ) -> BoxFuture<'_, Result<DeviceAuthorization, OidcError>> {
+        Box::pin(async move {
+            self.post("StartDeviceAuthorization", "device_authorization", &req)
+                .await
+        })
     }
 
-    fn create_token(&self, req: CreateTokenRequest) -> BoxFuture<'_, Result<TokenResponse, OidcError>> {
+    fn create_token(
+        &self,
+        req: CreateTokenRequest,
+    ) -> BoxFuture<'_, Result<TokenResponse, OidcError>> {
         Box::pin(async move { self.post("CreateToken", "token", &req).await })
     }
 
-    fn authorize_url(&self, client_id: &str, redirect_uri: &str, state: &str, scopes: &[String], code_challenge: &str) -> Url {
+    fn authorize_url(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+        state: &str,
+        scopes: &[String],
+        code_challenge: &str,
+    ) -> Url {
         let mut url = join(&self.endpoint, "authorize");
         url.query_pairs_mut()
             .append_pair("response_type", "code")
@@ -140,16 +182,31 @@ mod tests {
     #[test]
     fn paths_keep_the_endpoint_prefix() {
         let e = Url::parse("http://127.0.0.1:9/prefix").unwrap();
-        assert_eq!(join(&e, "token").as_str(), "http://127.0.0.1:9/prefix/token");
+        assert_eq!(
+            join(&e, "token").as_str(),
+            "http://127.0.0.1:9/prefix/token"
+        );
         let e = Url::parse("https://oidc.us-east-1.amazonaws.com").unwrap();
-        assert_eq!(join(&e, "client/register").as_str(), "https://oidc.us-east-1.amazonaws.com/client/register");
+        assert_eq!(
+            join(&e, "client/register").as_str(),
+            "https://oidc.us-east-1.amazonaws.com/client/register"
+        );
     }
 
     #[test]
     fn authorize_url_shape() {
         let http = http_client().unwrap();
-        let o = HttpOidc::new(http, Url::parse("https://oidc.us-east-1.amazonaws.com").unwrap());
-        let u = o.authorize_url("cid", "http://127.0.0.1:5/oauth/callback", "st", &["sso:account:access".into()], "ch");
+        let o = HttpOidc::new(
+            http,
+            Url::parse("https://oidc.us-east-1.amazonaws.com").unwrap(),
+        );
+        let u = o.authorize_url(
+            "cid",
+            "http://127.0.0.1:5/oauth/callback",
+            "st",
+            &["sso:account:access".into()],
+            "ch",
+        );
         assert_eq!(
             u.as_str(),
             "https://oidc.us-east-1.amazonaws.com/authorize?response_type=code&client_id=cid&redirect_uri=http%3A%2F%2F127.0.0.1%3A5%2Foauth%2Fcallback&state=st&code_challenge_method=S256&scopes=sso%3Aaccount%3Aaccess&code_challenge=ch"

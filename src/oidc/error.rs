@@ -34,7 +34,11 @@ pub enum OidcError {
     #[error("InternalServerException: {message}")]
     InternalServer { message: String },
     #[error("{name} (HTTP {status}): {message}")]
-    Other { name: String, status: u16, message: String },
+    Other {
+        name: String,
+        status: u16,
+        message: String,
+    },
     #[error("HTTP {status}: {message}")]
     Http { status: u16, message: String },
     #[error("the request timed out")]
@@ -49,8 +53,14 @@ impl OidcError {
     /// Worth retrying with back-off: server faults, throttling, network trouble, garbage.
     pub fn is_transient(&self) -> bool {
         match self {
-            OidcError::InternalServer { .. } | OidcError::SlowDown { .. } | OidcError::Timeout | OidcError::Connect(_) | OidcError::Malformed(_) => true,
-            OidcError::Http { status, .. } | OidcError::Other { status, .. } => *status >= 500 || *status == 429,
+            OidcError::InternalServer { .. }
+            | OidcError::SlowDown { .. }
+            | OidcError::Timeout
+            | OidcError::Connect(_)
+            | OidcError::Malformed(_) => true,
+            OidcError::Http { status, .. } | OidcError::Other { status, .. } => {
+                *status >= 500 || *status == 429
+            }
             _ => false,
         }
     }
@@ -76,11 +86,32 @@ impl OidcError {
         let json: Option<Value> = serde_json::from_slice(body).ok();
         let message = json
             .as_ref()
-            .and_then(|v| ["error_description", "message", "Message"].iter().find_map(|k| v.get(*k).and_then(Value::as_str)))
+            .and_then(|v| {
+                ["error_description", "message", "Message"]
+                    .iter()
+                    .find_map(|k| v.get(*k).and_then(Value::as_str))
+            })
             .map(str::to_string)
-            .unwrap_or_else(|| if json.is_none() && !body.is_empty() && !body.starts_with(b"<") { String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned() } else { String::new() });
+            .unwrap_or_else(|| {
+                if json.is_none() && !body.is_empty() && !body.starts_with(b"<") {
+                    String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
+                } else {
+                    String::new()
+                }
+            });
         let Some(name) = error_name(headers, json.as_ref()) else {
-            return OidcError::Http { status, message: if message.is_empty() { http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("error").to_string() } else { message } };
+            return OidcError::Http {
+                status,
+                message: if message.is_empty() {
+                    http::StatusCode::from_u16(status)
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("error")
+                        .to_string()
+                } else {
+                    message
+                },
+            };
         };
         match name.as_str() {
             "AuthorizationPendingException" => OidcError::AuthorizationPending { message },
@@ -96,7 +127,11 @@ impl OidcError {
             "InvalidClientMetadataException" => OidcError::InvalidClientMetadata { message },
             "InvalidRedirectUriException" => OidcError::InvalidRedirectUri { message },
             "InternalServerException" => OidcError::InternalServer { message },
-            _ => OidcError::Other { name, status, message },
+            _ => OidcError::Other {
+                name,
+                status,
+                message,
+            },
         }
     }
 }
@@ -107,7 +142,11 @@ pub fn error_name(headers: &HeaderMap, body: Option<&Value>) -> Option<String> {
         let s = s.split(':').next().unwrap_or(s);
         s.rsplit('#').next().unwrap_or(s).trim().to_string()
     };
-    if let Some(h) = headers.get("x-amzn-errortype").and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
+    if let Some(h) = headers
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    {
         return Some(trim(h));
     }
     let body = body?;
@@ -151,33 +190,89 @@ mod tests {
     #[test]
     fn wire_table_rows() {
         // A: the real shape
-        let e = err(400, Some("AuthorizationPendingException:http://internal.amazon.com/coral/com.amazonaws.sso.oidc/"), r#"{"error":"authorization_pending","error_description":"Authorization is still pending"}"#);
-        assert!(matches!(e, OidcError::AuthorizationPending { ref message } if message == "Authorization is still pending"));
+        let e = err(
+            400,
+            Some(
+                "AuthorizationPendingException:http://internal.amazon.com/coral/com.amazonaws.sso.oidc/",
+            ),
+            r#"{"error":"authorization_pending","error_description":"Authorization is still pending"}"#,
+        );
+        assert!(
+            matches!(e, OidcError::AuthorizationPending { ref message } if message == "Authorization is still pending")
+        );
         // B: no header → OAuth error value
-        assert!(matches!(err(400, None, r#"{"error":"authorization_pending"}"#), OidcError::AuthorizationPending { .. }));
+        assert!(matches!(
+            err(400, None, r#"{"error":"authorization_pending"}"#),
+            OidcError::AuthorizationPending { .. }
+        ));
         // C, D: __type / code
-        assert!(matches!(err(400, None, r#"{"__type":"SlowDownException","error":"slow_down"}"#), OidcError::SlowDown { .. }));
-        assert!(matches!(err(400, None, r#"{"code":"ExpiredTokenException","message":"m1"}"#), OidcError::ExpiredToken { ref message } if message == "m1"));
+        assert!(matches!(
+            err(
+                400,
+                None,
+                r#"{"__type":"SlowDownException","error":"slow_down"}"#
+            ),
+            OidcError::SlowDown { .. }
+        ));
+        assert!(
+            matches!(err(400, None, r#"{"code":"ExpiredTokenException","message":"m1"}"#), OidcError::ExpiredToken { ref message } if message == "m1")
+        );
         // E: header wins over body
-        assert!(matches!(err(400, Some("SlowDownException"), r#"{"__type":"AccessDeniedException","code":"InvalidGrantException"}"#), OidcError::SlowDown { .. }));
+        assert!(matches!(
+            err(
+                400,
+                Some("SlowDownException"),
+                r#"{"__type":"AccessDeniedException","code":"InvalidGrantException"}"#
+            ),
+            OidcError::SlowDown { .. }
+        ));
         // F: namespaced header
-        assert!(matches!(err(400, Some("com.amazonaws.ssooidc#InvalidGrantException"), r#"{"error":"invalid_grant"}"#), OidcError::InvalidGrant { .. }));
+        assert!(matches!(
+            err(
+                400,
+                Some("com.amazonaws.ssooidc#InvalidGrantException"),
+                r#"{"error":"invalid_grant"}"#
+            ),
+            OidcError::InvalidGrant { .. }
+        ));
         // G: 401 invalid client
-        let e = err(401, Some("InvalidClientException:http://x/"), r#"{"error":"invalid_client","error_description":"Client credentials are invalid"}"#);
+        let e = err(
+            401,
+            Some("InvalidClientException:http://x/"),
+            r#"{"error":"invalid_client","error_description":"Client credentials are invalid"}"#,
+        );
         assert!(e.ends_refresh_chain() && !e.is_transient());
         // I: capital Message
-        assert!(matches!(err(400, Some("InvalidRequestException"), r#"{"Message":"cap M"}"#), OidcError::InvalidRequest { ref message } if message == "cap M"));
+        assert!(
+            matches!(err(400, Some("InvalidRequestException"), r#"{"Message":"cap M"}"#), OidcError::InvalidRequest { ref message } if message == "cap M")
+        );
         // J: unknown name
-        assert!(matches!(err(400, Some("WeirdNewException"), r#"{"error":"weird"}"#), OidcError::Other { ref name, status: 400, .. } if name == "WeirdNewException"));
+        assert!(
+            matches!(err(400, Some("WeirdNewException"), r#"{"error":"weird"}"#), OidcError::Other { ref name, status: 400, .. } if name == "WeirdNewException")
+        );
         // K: server error is transient
-        assert!(err(500, Some("InternalServerException:http://x/"), r#"{"error":"server_error","error_description":"boom"}"#).is_transient());
+        assert!(
+            err(
+                500,
+                Some("InternalServerException:http://x/"),
+                r#"{"error":"server_error","error_description":"boom"}"#
+            )
+            .is_transient()
+        );
         // L, M: empty 500, HTML 503
-        assert!(matches!(err(500, None, ""), OidcError::Http { status: 500, ref message } if message == "Internal Server Error"));
-        assert!(matches!(err(503, None, "<html>x</html>"), OidcError::Http { status: 503, .. }));
+        assert!(
+            matches!(err(500, None, ""), OidcError::Http { status: 500, ref message } if message == "Internal Server Error")
+        );
+        assert!(matches!(
+            err(503, None, "<html>x</html>"),
+            OidcError::Http { status: 503, .. }
+        ));
         assert!(err(503, None, "<html>x</html>").is_transient());
         // N: non-JSON 400 becomes the message, not transient
         let e = err(400, None, "not json at all");
-        assert!(matches!(e, OidcError::Http { status: 400, ref message } if message == "not json at all"));
+        assert!(
+            matches!(e, OidcError::Http { status: 400, ref message } if message == "not json at all")
+        );
         assert!(!e.is_transient());
         // O: 429 is transient
         assert!(err(429, None, r#"{"message":"rate"}"#).is_transient());

@@ -73,15 +73,27 @@ pub struct CreateTokenRequest {
     #[serde(serialize_with = "serialize_exposed")]
     pub client_secret: Secret,
     pub grant_type: String,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serialize_exposed_opt")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_exposed_opt"
+    )]
     pub device_code: Option<Secret>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serialize_exposed_opt")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_exposed_opt"
+    )]
     pub code: Option<Secret>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect_uri: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serialize_exposed_opt")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_exposed_opt"
+    )]
     pub code_verifier: Option<Secret>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serialize_exposed_opt")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_exposed_opt"
+    )]
     pub refresh_token: Option<Secret>,
     /// The model's `scope` (singular key, list value); AWS ignores it and botocore never
     /// sends it, so neither do we.
@@ -105,14 +117,26 @@ impl CreateTokenRequest {
     }
 
     pub fn device_code(client_id: &str, client_secret: &Secret, device_code: &Secret) -> Self {
-        Self { device_code: Some(device_code.clone()), ..Self::base(client_id, client_secret, GRANT_DEVICE_CODE) }
+        Self {
+            device_code: Some(device_code.clone()),
+            ..Self::base(client_id, client_secret, GRANT_DEVICE_CODE)
+        }
     }
 
     pub fn refresh_token(client_id: &str, client_secret: &Secret, refresh_token: &Secret) -> Self {
-        Self { refresh_token: Some(refresh_token.clone()), ..Self::base(client_id, client_secret, GRANT_REFRESH_TOKEN) }
+        Self {
+            refresh_token: Some(refresh_token.clone()),
+            ..Self::base(client_id, client_secret, GRANT_REFRESH_TOKEN)
+        }
     }
 
-    pub fn authorization_code(client_id: &str, client_secret: &Secret, code: &Secret, redirect_uri: &str, code_verifier: &Secret) -> Self {
+    pub fn authorization_code(
+        client_id: &str,
+        client_secret: &Secret,
+        code: &Secret,
+        redirect_uri: &str,
+        code_verifier: &Secret,
+    ) -> Self {
         Self {
             code: Some(code.clone()),
             redirect_uri: Some(redirect_uri.to_string()),
@@ -149,11 +173,34 @@ mod tests {
     #[test]
     fn request_bodies_match_the_wire() {
         let s = Secret::new("csec");
-        let v = serde_json::to_value(CreateTokenRequest::device_code("cid", &s, &Secret::new("dc"))).unwrap();
-        assert_eq!(v, serde_json::json!({"grantType": GRANT_DEVICE_CODE, "clientId": "cid", "clientSecret": "csec", "deviceCode": "dc"}));
-        let v = serde_json::to_value(CreateTokenRequest::refresh_token("cid", &s, &Secret::new("rt"))).unwrap();
-        assert_eq!(v, serde_json::json!({"grantType": "refresh_token", "clientId": "cid", "clientSecret": "csec", "refreshToken": "rt"}));
-        let v = serde_json::to_value(CreateTokenRequest::authorization_code("cid", &s, &Secret::new("c"), "http://127.0.0.1:5/oauth/callback", &Secret::new("v"))).unwrap();
+        let v = serde_json::to_value(CreateTokenRequest::device_code(
+            "cid",
+            &s,
+            &Secret::new("dc"),
+        ))
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"grantType": GRANT_DEVICE_CODE, "clientId": "cid", "clientSecret": "csec", "deviceCode": "dc"})
+        );
+        let v = serde_json::to_value(CreateTokenRequest::refresh_token(
+            "cid",
+            &s,
+            &Secret::new("rt"),
+        ))
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"grantType": "refresh_token", "clientId": "cid", "clientSecret": "csec", "refreshToken": "rt"})
+        );
+        let v = serde_json::to_value(CreateTokenRequest::authorization_code(
+            "cid",
+            &s,
+            &Secret::new("c"),
+            "http://127.0.0.1:5/oauth/callback",
+            &Secret::new("v"),
+        ))
+        .unwrap();
         assert_eq!(v["redirectUri"], "http://127.0.0.1:5/oauth/callback");
         assert_eq!(v["codeVerifier"], "v");
         let v = serde_json::to_value(RegisterClientRequest {
@@ -166,13 +213,19 @@ mod tests {
             entitled_application_arn: None,
         })
         .unwrap();
-        assert_eq!(v, serde_json::json!({"clientName": "n", "clientType": "public", "scopes": ["sso:account:access"]}));
+        assert_eq!(
+            v,
+            serde_json::json!({"clientName": "n", "clientType": "public", "scopes": ["sso:account:access"]})
+        );
     }
 
     #[test]
     fn responses_tolerate_explicit_nulls() {
         let r: RegisterClientResponse = serde_json::from_str(r#"{"authorizationEndpoint":null,"clientId":"c","clientIdIssuedAt":1767552707,"clientSecret":"eyJ","clientSecretExpiresAt":1775328707,"tokenEndpoint":null}"#).unwrap();
-        assert_eq!(r.client_secret_expires_at - r.client_id_issued_at, 7_776_000);
+        assert_eq!(
+            r.client_secret_expires_at - r.client_id_issued_at,
+            7_776_000
+        );
         let t: TokenResponse = serde_json::from_str(r#"{"accessToken":"a","tokenType":"Bearer","expiresIn":28800,"refreshToken":null,"idToken":null}"#).unwrap();
         assert!(t.refresh_token.is_none());
         let d: DeviceAuthorization = serde_json::from_str(r#"{"deviceCode":"d","userCode":"U","verificationUri":"v","verificationUriComplete":null,"expiresIn":600,"interval":null}"#).unwrap();

@@ -10,7 +10,9 @@ pub const PLIST_TEMPLATE: &str = include_str!("../../launchd/sso-agent.plist");
 pub const LABEL: &str = "io.github.sso-agent";
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 pub fn render(ctx: &Context) -> String {
@@ -28,11 +30,29 @@ pub fn install(ctx: &Context) -> Plan {
     let path = plist_path(ctx);
     let domain = format!("gui/{}", ctx.uid);
     Plan {
-        files: vec![FileAction::Write { path: path.clone(), contents: render(ctx) }],
+        files: vec![FileAction::Write {
+            path: path.clone(),
+            contents: render(ctx),
+        }],
         commands: vec![
             // Idempotent: unload a previous version first (fails harmlessly when absent).
-            (vec!["launchctl".into(), "bootout".into(), format!("{domain}/{LABEL}")], true),
-            (vec!["launchctl".into(), "bootstrap".into(), domain, path.display().to_string()], false),
+            (
+                vec![
+                    "launchctl".into(),
+                    "bootout".into(),
+                    format!("{domain}/{LABEL}"),
+                ],
+                true,
+            ),
+            (
+                vec![
+                    "launchctl".into(),
+                    "bootstrap".into(),
+                    domain,
+                    path.display().to_string(),
+                ],
+                false,
+            ),
         ],
         next_steps: vec![
             "Check it with `sso-agent status`.".into(),
@@ -43,8 +63,17 @@ pub fn install(ctx: &Context) -> Plan {
 
 pub fn uninstall(ctx: &Context) -> Plan {
     Plan {
-        files: vec![FileAction::Remove { path: plist_path(ctx) }],
-        commands: vec![(vec!["launchctl".into(), "bootout".into(), format!("gui/{}/{LABEL}", ctx.uid)], true)],
+        files: vec![FileAction::Remove {
+            path: plist_path(ctx),
+        }],
+        commands: vec![(
+            vec![
+                "launchctl".into(),
+                "bootout".into(),
+                format!("gui/{}/{LABEL}", ctx.uid),
+            ],
+            true,
+        )],
         next_steps: vec![],
     }
 }
@@ -53,7 +82,9 @@ pub fn check(_ctx: &Context) -> Result<(), ServiceError> {
     if std::path::Path::new("/bin/launchctl").exists() {
         Ok(())
     } else {
-        Err(ServiceError::NoServiceManager("launchctl is not available; run the daemon with `sso-agent run` instead".into()))
+        Err(ServiceError::NoServiceManager(
+            "launchctl is not available; run the daemon with `sso-agent run` instead".into(),
+        ))
     }
 }
 
@@ -63,13 +94,20 @@ mod tests {
 
     #[test]
     fn plist_is_rendered_with_real_paths() {
-        let ctx = Context { binary: "/usr/local/bin/sso-agent".into(), home: "/Users/a&b".into(), socket: "/tmp/x/agent.sock".into(), uid: 501 };
+        let ctx = Context {
+            binary: "/usr/local/bin/sso-agent".into(),
+            home: "/Users/a&b".into(),
+            socket: "/tmp/x/agent.sock".into(),
+            uid: 501,
+        };
         let p = render(&ctx);
         assert!(p.contains("<string>/usr/local/bin/sso-agent</string>"));
         assert!(p.contains("/Users/a&amp;b/Library/Logs/sso-agent.log"));
         assert!(p.contains("<string>/tmp/x/agent.sock</string>"));
         assert!(!p.contains('@'));
         let plan = install(&ctx);
-        assert!(plan.describe().contains("launchctl bootstrap gui/501 /Users/a&b/Library/LaunchAgents/io.github.sso-agent.plist"));
+        assert!(plan.describe().contains(
+            "launchctl bootstrap gui/501 /Users/a&b/Library/LaunchAgents/io.github.sso-agent.plist"
+        ));
     }
 }

@@ -25,7 +25,10 @@ pub enum ServiceError {
     #[error("{0}")]
     NoServiceManager(String),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("`{command}` failed: {detail}")]
     Command { command: String, detail: String },
 }

@@ -52,31 +52,51 @@ impl Plan {
             match f {
                 FileAction::Write { path, contents } => {
                     if let Some(dir) = path.parent() {
-                        std::fs::create_dir_all(dir).map_err(|source| ServiceError::Io { path: dir.to_path_buf(), source })?;
+                        std::fs::create_dir_all(dir).map_err(|source| ServiceError::Io {
+                            path: dir.to_path_buf(),
+                            source,
+                        })?;
                     }
-                    std::fs::write(path, contents).map_err(|source| ServiceError::Io { path: path.clone(), source })?;
+                    std::fs::write(path, contents).map_err(|source| ServiceError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
                     done.push(format!("wrote {}", path.display()));
                 }
                 FileAction::Remove { path } => match std::fs::remove_file(path) {
                     Ok(()) => done.push(format!("removed {}", path.display())),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(source) => return Err(ServiceError::Io { path: path.clone(), source }),
+                    Err(source) => {
+                        return Err(ServiceError::Io {
+                            path: path.clone(),
+                            source,
+                        });
+                    }
                 },
             }
         }
         for (cmd, ignore_failure) in &self.commands {
-            let Some((program, args)) = cmd.split_first() else { continue };
+            let Some((program, args)) = cmd.split_first() else {
+                continue;
+            };
             let shown = cmd.join(" ");
             match Command::new(program).args(args).output() {
                 Ok(out) if out.status.success() => done.push(format!("ran {shown}")),
-                Ok(_) | Err(_) if *ignore_failure => done.push(format!("ran {shown} (failure ignored)")),
+                Ok(_) | Err(_) if *ignore_failure => {
+                    done.push(format!("ran {shown} (failure ignored)"))
+                }
                 Ok(out) => {
                     return Err(ServiceError::Command {
                         command: shown,
                         detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
                     });
                 }
-                Err(e) => return Err(ServiceError::Command { command: shown, detail: e.to_string() }),
+                Err(e) => {
+                    return Err(ServiceError::Command {
+                        command: shown,
+                        detail: e.to_string(),
+                    });
+                }
             }
         }
         Ok(done)
@@ -91,10 +111,18 @@ mod tests {
     fn describe_lists_files_and_commands() {
         let plan = Plan {
             files: vec![
-                FileAction::Write { path: "/h/a.service".into(), contents: "[Unit]\n".into() },
-                FileAction::Remove { path: "/h/b".into() },
+                FileAction::Write {
+                    path: "/h/a.service".into(),
+                    contents: "[Unit]\n".into(),
+                },
+                FileAction::Remove {
+                    path: "/h/b".into(),
+                },
             ],
-            commands: vec![(vec!["systemctl".into(), "--user".into(), "daemon-reload".into()], false)],
+            commands: vec![(
+                vec!["systemctl".into(), "--user".into(), "daemon-reload".into()],
+                false,
+            )],
             next_steps: vec![],
         };
         let d = plan.describe();
@@ -107,11 +135,20 @@ mod tests {
     fn execute_writes_and_removes_idempotently() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x/unit");
-        let write = Plan { files: vec![FileAction::Write { path: path.clone(), contents: "c".into() }], ..Plan::default() };
+        let write = Plan {
+            files: vec![FileAction::Write {
+                path: path.clone(),
+                contents: "c".into(),
+            }],
+            ..Plan::default()
+        };
         write.execute().unwrap();
         write.execute().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "c");
-        let remove = Plan { files: vec![FileAction::Remove { path: path.clone() }], ..Plan::default() };
+        let remove = Plan {
+            files: vec![FileAction::Remove { path: path.clone() }],
+            ..Plan::default()
+        };
         remove.execute().unwrap();
         remove.execute().unwrap();
         assert!(!path.exists());

@@ -31,19 +31,33 @@ pub fn render_service(binary: &Path) -> String {
 /// Paths with spaces or specifiers must be quoted/escaped for systemd.
 fn systemd_quote(p: &Path) -> String {
     let s = p.display().to_string().replace('%', "%%");
-    if s.contains(char::is_whitespace) { format!("\"{s}\"") } else { s }
+    if s.contains(char::is_whitespace) {
+        format!("\"{s}\"")
+    } else {
+        s
+    }
 }
 
 fn systemctl(args: &[&str]) -> Vec<String> {
-    std::iter::once("systemctl").chain(std::iter::once("--user")).chain(args.iter().copied()).map(String::from).collect()
+    std::iter::once("systemctl")
+        .chain(std::iter::once("--user"))
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect()
 }
 
 pub fn install(ctx: &Context) -> Plan {
     let dir = unit_dir(ctx);
     Plan {
         files: vec![
-            FileAction::Write { path: dir.join("sso-agent.service"), contents: render_service(&ctx.binary) },
-            FileAction::Write { path: dir.join("sso-agent.socket"), contents: SOCKET_UNIT.to_string() },
+            FileAction::Write {
+                path: dir.join("sso-agent.service"),
+                contents: render_service(&ctx.binary),
+            },
+            FileAction::Write {
+                path: dir.join("sso-agent.socket"),
+                contents: SOCKET_UNIT.to_string(),
+            },
         ],
         commands: vec![
             (systemctl(&["daemon-reload"]), false),
@@ -100,10 +114,21 @@ mod tests {
 
     #[test]
     fn units_have_the_promised_settings() {
-        for needle in ["Type=notify", "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6", "Restart=on-failure"] {
+        for needle in [
+            "Type=notify",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "PrivateTmp=yes",
+            "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+            "Restart=on-failure",
+        ] {
             assert!(SERVICE_UNIT.contains(needle), "{needle}");
         }
-        for needle in ["ListenStream=%t/sso-agent/agent.sock", "SocketMode=0600", "DirectoryMode=0700"] {
+        for needle in [
+            "ListenStream=%t/sso-agent/agent.sock",
+            "SocketMode=0600",
+            "DirectoryMode=0700",
+        ] {
             assert!(SOCKET_UNIT.contains(needle), "{needle}");
         }
     }

@@ -33,7 +33,7 @@ pub(super) enum LoginEvent {
 #[derive(Debug)]
 pub(super) enum LoginOutcome {
     Succeeded {
-        token: TokenResponse,
+        token: Box<TokenResponse>,
         client: ClientRecord,
         issued_at: OffsetDateTime,
     },
@@ -68,7 +68,10 @@ pub(super) fn device_spec(endpoint: &str, region: &str, scopes: &[String]) -> Re
         endpoint: endpoint.to_string(),
         region: region.to_string(),
         scopes: scopes.to_vec(),
-        grant_types: vec![GRANT_DEVICE_CODE.to_string(), GRANT_REFRESH_TOKEN.to_string()],
+        grant_types: vec![
+            GRANT_DEVICE_CODE.to_string(),
+            GRANT_REFRESH_TOKEN.to_string(),
+        ],
         redirect_uris: None,
         issuer_url: None,
     }
@@ -130,14 +133,21 @@ async fn device_login_inner(ctx: &LoginCtx) -> LoginOutcome {
     // First poll at once (the client may be pre-authorized), then every interval (WIRE §3).
     loop {
         if ctx.clock.now() >= expires_at {
-            return LoginOutcome::Expired("the device code expired before it was approved; run `sso-agent login` again".into());
+            return LoginOutcome::Expired(
+                "the device code expired before it was approved; run `sso-agent login` again"
+                    .into(),
+            );
         }
-        let req = CreateTokenRequest::device_code(&client.client_id, &client.client_secret, &auth.device_code);
+        let req = CreateTokenRequest::device_code(
+            &client.client_id,
+            &client.client_secret,
+            &auth.device_code,
+        );
         let issued_at = ctx.clock.now();
         match ctx.oidc.create_token(req).await {
             Ok(token) => {
                 return LoginOutcome::Succeeded {
-                    token,
+                    token: Box::new(token),
                     client,
                     issued_at,
                 };
@@ -145,13 +155,18 @@ async fn device_login_inner(ctx: &LoginCtx) -> LoginOutcome {
             Err(OidcError::AuthorizationPending { .. }) => transient_failures = 0,
             Err(OidcError::SlowDown { .. }) => {
                 interval += SLOW_DOWN_STEP;
-                tracing::debug!(interval_s = interval.as_secs(), "slow_down: polling less often");
+                tracing::debug!(
+                    interval_s = interval.as_secs(),
+                    "slow_down: polling less often"
+                );
             }
             Err(e @ OidcError::AccessDenied { .. }) => {
                 return LoginOutcome::Denied(format!("the login was denied ({e})"));
             }
             Err(e @ OidcError::ExpiredToken { .. }) => {
-                return LoginOutcome::Expired(format!("the device code expired ({e}); run `sso-agent login` again"));
+                return LoginOutcome::Expired(format!(
+                    "the device code expired ({e}); run `sso-agent login` again"
+                ));
             }
             Err(e) if e.is_transient() && transient_failures < MAX_TRANSIENT_POLL_FAILURES => {
                 transient_failures += 1;

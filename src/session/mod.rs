@@ -42,7 +42,10 @@ impl HttpOidcFactory {
 
 impl OidcFactory for HttpOidcFactory {
     fn for_endpoint(&self, endpoint: &Url) -> Arc<dyn Oidc> {
-        Arc::new(crate::oidc::HttpOidc::new(self.http.clone(), endpoint.clone()))
+        Arc::new(crate::oidc::HttpOidc::new(
+            self.http.clone(),
+            endpoint.clone(),
+        ))
     }
 }
 
@@ -118,10 +121,13 @@ impl Manager {
             keep
         });
         for (name, cfg) in wanted {
-            if !sessions.contains_key(&name) {
-                tracing::info!(session = %name, start_url = %cfg.start_url, region = %cfg.region, "starting session");
-                let handle = task::spawn(cfg, self.deps.clone(), self.registrations.clone());
-                sessions.insert(name, handle);
+            if let std::collections::btree_map::Entry::Vacant(slot) = sessions.entry(name) {
+                tracing::info!(session = %cfg.name, start_url = %cfg.start_url, region = %cfg.region, "starting session");
+                slot.insert(task::spawn(
+                    cfg,
+                    self.deps.clone(),
+                    self.registrations.clone(),
+                ));
             }
         }
     }

@@ -71,14 +71,18 @@ mod tests {
     #[test]
     fn refresh_lead_table() {
         for (lifetime, margin, lead) in [
-            (8 * H, 10 * M, 80 * M),    // lifetime/6 wins
-            (H, 10 * M, 10 * M),        // margin and lifetime/6 equal
-            (30 * M, 10 * M, 10 * M),   // margin wins
-            (10 * M, 10 * M, 5 * M),    // capped at half the lifetime
+            (8 * H, 10 * M, 80 * M),  // lifetime/6 wins
+            (H, 10 * M, 10 * M),      // margin and lifetime/6 equal
+            (30 * M, 10 * M, 10 * M), // margin wins
+            (10 * M, 10 * M, 5 * M),  // capped at half the lifetime
             (Duration::from_secs(60), 10 * M, Duration::from_secs(30)),
             (Duration::ZERO, 10 * M, Duration::ZERO),
         ] {
-            assert_eq!(refresh_lead(lifetime, margin), lead, "lifetime {lifetime:?}");
+            assert_eq!(
+                refresh_lead(lifetime, margin),
+                lead,
+                "lifetime {lifetime:?}"
+            );
         }
     }
 
@@ -86,7 +90,10 @@ mod tests {
     fn refresh_at_is_before_expiry_and_jitter_only_moves_earlier() {
         let issued = datetime!(2026-01-01 0:00 UTC);
         let expires = datetime!(2026-01-01 1:00 UTC);
-        assert_eq!(refresh_at(issued, expires, 10 * M, 0.0), datetime!(2026-01-01 0:50 UTC));
+        assert_eq!(
+            refresh_at(issued, expires, 10 * M, 0.0),
+            datetime!(2026-01-01 0:50 UTC)
+        );
         let jittered = refresh_at(issued, expires, 10 * M, 0.999);
         assert!(jittered < datetime!(2026-01-01 0:50 UTC));
         assert!(jittered >= datetime!(2026-01-01 0:49 UTC));
@@ -118,7 +125,11 @@ mod tests {
             (issued, issued + 10 * M, 7 * day, true),
             (issued + 6 * M, issued + 10 * M, 7 * day, false),
         ] {
-            assert_eq!(registration_usable(issued, expires, now, margin), usable, "now {now}");
+            assert_eq!(
+                registration_usable(issued, expires, now, margin),
+                usable,
+                "now {now}"
+            );
         }
     }
 }

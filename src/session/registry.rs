@@ -114,7 +114,11 @@ impl Registrations {
             client_id: resp.client_id,
             client_secret: resp.client_secret,
             // a missing (0) issue time would make the lifetime look huge; use now instead
-            client_id_issued_at: if resp.client_id_issued_at > 0 { issued } else { now },
+            client_id_issued_at: if resp.client_id_issued_at > 0 {
+                issued
+            } else {
+                now
+            },
             client_secret_expires_at: expires,
             region: spec.region.clone(),
             scopes: spec.scopes.clone(),

@@ -10,7 +10,9 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::api::{LoginFlow, LoginStarted, LoginState, LoginStatus, SessionState, SessionStatus, TokenData};
+use crate::api::{
+    LoginFlow, LoginStarted, LoginState, LoginStatus, SessionState, SessionStatus, TokenData,
+};
 use crate::clock::BoxFuture;
 use crate::oidc::{CreateTokenRequest, Oidc, OidcError, TokenResponse};
 use crate::store::records::{RECORD_VERSION, TokenRecord, token_key};
@@ -82,18 +84,36 @@ impl SessionHandle {
 
     /// A token valid for at least `min_validity`, refreshing first if needed. With `wait`,
     /// waits up to that long for a login that someone else completes.
-    pub async fn token(&self, min_validity: Duration, wait: Duration) -> Result<TokenData, SessionError> {
+    pub async fn token(
+        &self,
+        min_validity: Duration,
+        wait: Duration,
+    ) -> Result<TokenData, SessionError> {
         let deadline = tokio::time::Instant::now() + wait;
         let mut status = self.status.clone();
         loop {
             status.mark_unchanged();
-            match self.ask(|reply| Command::Token { min_validity, reply }).await {
+            match self
+                .ask(|reply| Command::Token {
+                    min_validity,
+                    reply,
+                })
+                .await
+            {
                 Err(SessionError::LoginRequired(_) | SessionError::LoginPending(_))
                     if tokio::time::Instant::now() < deadline =>
                 {
                     // Wait for the session to change (a login completing), then ask again.
-                    if tokio::time::timeout_at(deadline, status.changed()).await.is_err() {
-                        return self.ask(|reply| Command::Token { min_validity, reply }).await;
+                    if tokio::time::timeout_at(deadline, status.changed())
+                        .await
+                        .is_err()
+                    {
+                        return self
+                            .ask(|reply| Command::Token {
+                                min_validity,
+                                reply,
+                            })
+                            .await;
                     }
                 }
                 other => return other,
@@ -113,8 +133,7 @@ impl SessionHandle {
         if pending(&rx.borrow_and_update()) && !wait.is_zero() {
             let _ = tokio::time::timeout(wait, rx.wait_for(|s| !pending(s))).await;
         }
-        let s = rx.borrow().clone();
-        s
+        rx.borrow().clone()
     }
 
     pub async fn logout(&self) -> Result<bool, SessionError> {
@@ -122,7 +141,11 @@ impl SessionHandle {
     }
 }
 
-pub(super) fn spawn(cfg: SessionConfig, deps: Deps, registrations: Arc<Registrations>) -> SessionHandle {
+pub(super) fn spawn(
+    cfg: SessionConfig,
+    deps: Deps,
+    registrations: Arc<Registrations>,
+) -> SessionHandle {
     let (tx, rx) = mpsc::channel(1024);
     let initial = SessionStatus {
         name: cfg.name.clone(),
@@ -213,7 +236,11 @@ impl Task {
         let mut in_flight: Option<BoxFuture<'static, RefreshResult>> = None;
         let mut waiters: Vec<(Duration, Reply<TokenData>)> = Vec::new();
         loop {
-            let wake = if in_flight.is_none() { self.next_wake() } else { None };
+            let wake = if in_flight.is_none() {
+                self.next_wake()
+            } else {
+                None
+            };
             let timer = match wake {
                 Some(at) => self.deps.clock.sleep_until(at),
                 None => Box::pin(std::future::pending()),
@@ -369,12 +396,21 @@ impl Task {
             return Some(t);
         }
         let rec = self.record.as_ref()?;
-        Some(policy::refresh_at(rec.issued_at, rec.expires_at, self.deps.refresh_margin, self.jitter))
+        Some(policy::refresh_at(
+            rec.issued_at,
+            rec.expires_at,
+            self.deps.refresh_margin,
+            self.jitter,
+        ))
     }
 
     /// The next moment something changes without a request: a refresh, or the token expiring.
     fn next_wake(&self) -> Option<OffsetDateTime> {
-        let expiry = self.record.as_ref().map(|r| r.expires_at).filter(|t| *t > self.now());
+        let expiry = self
+            .record
+            .as_ref()
+            .map(|r| r.expires_at)
+            .filter(|t| *t > self.now());
         match (self.next_refresh_at(), expiry) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -386,10 +422,16 @@ impl Task {
         let rt = rec.refresh_token.clone()?;
         tracing::info!(session = %self.cfg.name, why, expires_at = %rec.expires_at, failures = self.failures, "refreshing the access token");
         let oidc = self.oidc.clone();
-        let req = CreateTokenRequest::refresh_token(&rec.client.client_id, &rec.client.client_secret, &rt);
+        let req = CreateTokenRequest::refresh_token(
+            &rec.client.client_id,
+            &rec.client.client_secret,
+            &rt,
+        );
         self.refreshing = true;
         let generation = self.generation;
-        Some(Box::pin(async move { (generation, oidc.create_token(req).await) }))
+        Some(Box::pin(async move {
+            (generation, oidc.create_token(req).await)
+        }))
     }
 
     async fn apply_refresh(&mut self, (generation, out): RefreshResult) {
@@ -398,7 +440,9 @@ impl Task {
             return;
         }
         let now = self.now();
-        let Some(old) = self.record.clone() else { return };
+        let Some(old) = self.record.clone() else {
+            return;
+        };
         match out {
             Ok(tok) => {
                 let rotated = tok.refresh_token.is_some();
@@ -422,8 +466,14 @@ impl Task {
             }
             Err(e) if e.ends_refresh_chain() => {
                 tracing::warn!(session = %self.cfg.name, error = %e, "the refresh chain ended; a new login is needed");
-                self.last_error = Some(format!("refresh rejected ({e}); run `sso-agent login {}`", self.cfg.name));
-                let rec = TokenRecord { refresh_token: None, ..old };
+                self.last_error = Some(format!(
+                    "refresh rejected ({e}); run `sso-agent login {}`",
+                    self.cfg.name
+                ));
+                let rec = TokenRecord {
+                    refresh_token: None,
+                    ..old
+                };
                 self.persist(&rec).await;
                 self.record = Some(rec);
                 self.failures = 0;
@@ -441,7 +491,12 @@ impl Task {
 
     async fn persist(&mut self, rec: &TokenRecord) {
         let result = match rec.to_secret() {
-            Ok(s) => self.deps.store.set(&self.key, s).await.map_err(|e| e.to_string()),
+            Ok(s) => self
+                .deps
+                .store
+                .set(&self.key, s)
+                .await
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = result {
@@ -450,12 +505,20 @@ impl Task {
         }
     }
 
-    fn start_login(&mut self, flow: LoginFlow, reply: Reply<LoginStarted>, events: &mpsc::Sender<(String, LoginEvent)>) {
+    fn start_login(
+        &mut self,
+        flow: LoginFlow,
+        reply: Reply<LoginStarted>,
+        events: &mpsc::Sender<(String, LoginEvent)>,
+    ) {
         if let Some(p) = self.login.as_mut() {
             // One login per session: join the pending one.
             match &p.started {
                 Some(s) => {
-                    let _ = reply.send(Ok(LoginStarted { joined: true, ..s.clone() }));
+                    let _ = reply.send(Ok(LoginStarted {
+                        joined: true,
+                        ..s.clone()
+                    }));
                 }
                 None => p.waiters.push(reply),
             }
@@ -516,14 +579,19 @@ impl Task {
             LoginEvent::Finished(outcome) => {
                 let p = self.login.take();
                 let (state, message) = match outcome {
-                    LoginOutcome::Succeeded { token, client, issued_at } => {
+                    LoginOutcome::Succeeded {
+                        token,
+                        client,
+                        issued_at,
+                    } => {
                         let rec = TokenRecord {
                             version: RECORD_VERSION,
                             session: self.cfg.name.clone(),
                             start_url: self.cfg.start_url.clone(),
                             region: self.cfg.region.clone(),
                             access_token: token.access_token,
-                            expires_at: issued_at + Duration::from_secs(token.expires_in.max(0).unsigned_abs()),
+                            expires_at: issued_at
+                                + Duration::from_secs(token.expires_in.max(0).unsigned_abs()),
                             issued_at,
                             refresh_token: token.refresh_token,
                             last_refresh_at: None,
@@ -535,7 +603,11 @@ impl Task {
                         self.set_record(rec);
                         self.failures = 0;
                         self.retry_at = None;
-                        if self.last_error.as_deref().is_some_and(|e| !e.starts_with("could not save")) {
+                        if self
+                            .last_error
+                            .as_deref()
+                            .is_some_and(|e| !e.starts_with("could not save"))
+                        {
                             self.last_error = None;
                         }
                         (LoginState::Succeeded, "logged in".to_string())
@@ -577,11 +649,11 @@ impl Task {
         self.failures = 0;
         self.retry_at = None;
         self.last_error = None;
-        self.deps
-            .store
-            .delete(&self.key)
-            .await
-            .map_err(|e| SessionError::Store(format!("tokens were forgotten in memory, but the keyring entry could not be removed: {e}")))?;
+        self.deps.store.delete(&self.key).await.map_err(|e| {
+            SessionError::Store(format!(
+                "tokens were forgotten in memory, but the keyring entry could not be removed: {e}"
+            ))
+        })?;
         tracing::info!(session = %self.cfg.name, had_tokens = had, "logged out");
         Ok(had)
     }

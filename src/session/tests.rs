@@ -80,7 +80,10 @@ fn token(at: &str, rt: Option<&str>, expires_in: i64) -> TokenResponse {
 }
 
 impl Oidc for Scripted {
-    fn register_client(&self, _req: RegisterClientRequest) -> BoxFuture<'_, Result<RegisterClientResponse, OidcError>> {
+    fn register_client(
+        &self,
+        _req: RegisterClientRequest,
+    ) -> BoxFuture<'_, Result<RegisterClientResponse, OidcError>> {
         let now = self.clock.now().unix_timestamp();
         Box::pin(async move {
             Ok(RegisterClientResponse {
@@ -94,12 +97,18 @@ impl Oidc for Scripted {
         })
     }
 
-    fn start_device_authorization(&self, _req: StartDeviceAuthorizationRequest) -> BoxFuture<'_, Result<DeviceAuthorization, OidcError>> {
+    fn start_device_authorization(
+        &self,
+        _req: StartDeviceAuthorizationRequest,
+    ) -> BoxFuture<'_, Result<DeviceAuthorization, OidcError>> {
         let next = self.device.lock().unwrap().pop_front();
         Box::pin(async move { next.ok_or_else(|| OidcError::Malformed("no device script".into())) })
     }
 
-    fn create_token(&self, req: CreateTokenRequest) -> BoxFuture<'_, Result<TokenResponse, OidcError>> {
+    fn create_token(
+        &self,
+        req: CreateTokenRequest,
+    ) -> BoxFuture<'_, Result<TokenResponse, OidcError>> {
         Box::pin(async move {
             self.call_times.lock().unwrap().push(self.clock.now());
             self.calls.fetch_add(1, Ordering::SeqCst);
@@ -174,7 +183,10 @@ async fn harness(record: Option<TokenRecord>, script: TokenScript) -> Harness {
     if let Some(rec) = record {
         let c = config();
         store
-            .set(&token_key(&c.name, &c.start_url, &c.region), rec.to_secret().unwrap())
+            .set(
+                &token_key(&c.name, &c.start_url, &c.region),
+                rec.to_secret().unwrap(),
+            )
             .await
             .unwrap();
     }
@@ -190,8 +202,17 @@ async fn harness(record: Option<TokenRecord>, script: TokenScript) -> Harness {
     let handle = manager.get("corp").unwrap();
     // Let the task load its record.
     let mut st = handle.status_watch();
-    let _ = tokio::time::timeout(Duration::from_secs(1), st.wait_for(|s| s.access_token_expires_at.is_some())).await;
-    Harness { oidc, store, handle, _manager: manager }
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        st.wait_for(|s| s.access_token_expires_at.is_some()),
+    )
+    .await;
+    Harness {
+        oidc,
+        store,
+        handle,
+        _manager: manager,
+    }
 }
 
 fn rotating() -> TokenScript {
@@ -212,11 +233,20 @@ async fn refreshes_before_expiry_with_no_caller() {
     assert_eq!(h.oidc.calls(), 0, "nothing before the refresh point");
     tokio::time::advance(15 * MIN).await;
     h.oidc.wait_for_calls(1).await;
-    let t = h.handle.token(Duration::ZERO, Duration::ZERO).await.unwrap();
+    let t = h
+        .handle
+        .token(Duration::ZERO, Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(t.access_token.expose(), "at-1");
     // rotation persisted: the store holds the new refresh token
     let c = config();
-    let saved = h.store.get(&token_key(&c.name, &c.start_url, &c.region)).await.unwrap().unwrap();
+    let saved = h
+        .store
+        .get(&token_key(&c.name, &c.start_url, &c.region))
+        .await
+        .unwrap()
+        .unwrap();
     let saved = TokenRecord::from_secret(&saved).unwrap();
     assert_eq!(saved.refresh_token.unwrap().expose(), "rt-1");
     assert!(saved.last_refresh_at.is_some());
@@ -230,7 +260,9 @@ async fn concurrent_callers_share_one_refresh() {
     let mut joins = Vec::new();
     for _ in 0..200 {
         let handle = h.handle.clone();
-        joins.push(tokio::spawn(async move { handle.token(2 * 60 * MIN, Duration::ZERO).await }));
+        joins.push(tokio::spawn(async move {
+            handle.token(2 * 60 * MIN, Duration::ZERO).await
+        }));
     }
     h.oidc.wait_for_calls(1).await;
     for _ in 0..50 {
@@ -250,7 +282,9 @@ async fn transient_failures_back_off_and_keep_serving() {
     let script: TokenScript = Box::new(move |_| {
         if f.load(Ordering::SeqCst) > 0 {
             f.fetch_sub(1, Ordering::SeqCst);
-            Err(OidcError::InternalServer { message: "boom".into() })
+            Err(OidcError::InternalServer {
+                message: "boom".into(),
+            })
         } else {
             Ok(token("at-ok", Some("rt-ok"), 3600))
         }
@@ -259,19 +293,31 @@ async fn transient_failures_back_off_and_keep_serving() {
     tokio::time::advance(51 * MIN).await;
     h.oidc.wait_for_calls(1).await;
     // still served while failing
-    let t = h.handle.token(Duration::ZERO, Duration::ZERO).await.unwrap();
+    let t = h
+        .handle
+        .token(Duration::ZERO, Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(t.access_token.expose(), "at-0");
     assert!(h.handle.status().last_error.unwrap().contains("retrying"));
     tokio::time::advance(10 * MIN).await;
     h.oidc.wait_for_calls(3).await;
-    let t = h.handle.token(Duration::ZERO, Duration::ZERO).await.unwrap();
+    let t = h
+        .handle
+        .token(Duration::ZERO, Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(t.access_token.expose(), "at-ok");
     assert_eq!(h.handle.status().last_error, None);
 }
 
 #[tokio::test(start_paused = true)]
 async fn invalid_grant_ends_the_chain_but_serves_until_expiry() {
-    let script: TokenScript = Box::new(|_| Err(OidcError::InvalidGrant { message: "Invalid refresh token provided".into() }));
+    let script: TokenScript = Box::new(|_| {
+        Err(OidcError::InvalidGrant {
+            message: "Invalid refresh token provided".into(),
+        })
+    });
     let h = harness(Some(stored(60 * MIN, Some("rt-0"))), script).await;
     let t = h.handle.token(2 * 60 * MIN, Duration::ZERO).await.unwrap();
     assert_eq!(t.access_token.expose(), "at-0", "still valid, still served");
@@ -281,7 +327,11 @@ async fn invalid_grant_ends_the_chain_but_serves_until_expiry() {
     assert!(!st.refreshable);
     assert!(st.last_error.unwrap().contains("sso-agent login corp"));
     tokio::time::advance(61 * MIN).await;
-    let err = h.handle.token(Duration::ZERO, Duration::ZERO).await.unwrap_err();
+    let err = h
+        .handle
+        .token(Duration::ZERO, Duration::ZERO)
+        .await
+        .unwrap_err();
     assert_eq!(err, SessionError::LoginRequired("corp".into()));
     assert_eq!(h.oidc.calls(), 1, "no retries after the chain ended");
 }
@@ -289,10 +339,18 @@ async fn invalid_grant_ends_the_chain_but_serves_until_expiry() {
 #[tokio::test(start_paused = true)]
 async fn device_flow_polls_per_rfc_8628() {
     let replies = Arc::new(Mutex::new(VecDeque::from(vec![
-        Err(OidcError::AuthorizationPending { message: String::new() }),
-        Err(OidcError::AuthorizationPending { message: String::new() }),
-        Err(OidcError::SlowDown { message: String::new() }),
-        Err(OidcError::AuthorizationPending { message: String::new() }),
+        Err(OidcError::AuthorizationPending {
+            message: String::new(),
+        }),
+        Err(OidcError::AuthorizationPending {
+            message: String::new(),
+        }),
+        Err(OidcError::SlowDown {
+            message: String::new(),
+        }),
+        Err(OidcError::AuthorizationPending {
+            message: String::new(),
+        }),
         Ok(token("at-login", Some("rt-login"), 28800)),
     ])));
     let r = replies.clone();
@@ -301,14 +359,18 @@ async fn device_flow_polls_per_rfc_8628() {
         r.lock().unwrap().pop_front().unwrap()
     });
     let h = harness(None, script).await;
-    h.oidc.device.lock().unwrap().push_back(DeviceAuthorization {
-        device_code: Secret::new("dc"),
-        user_code: "ABCD-EFGH".into(),
-        verification_uri: "https://device.example/".into(),
-        verification_uri_complete: Some("https://device.example/?user_code=ABCD-EFGH".into()),
-        expires_in: 600,
-        interval: Some(1),
-    });
+    h.oidc
+        .device
+        .lock()
+        .unwrap()
+        .push_back(DeviceAuthorization {
+            device_code: Secret::new("dc"),
+            user_code: "ABCD-EFGH".into(),
+            verification_uri: "https://device.example/".into(),
+            verification_uri_complete: Some("https://device.example/?user_code=ABCD-EFGH".into()),
+            expires_in: 600,
+            interval: Some(1),
+        });
     let started = h.handle.start_login(LoginFlow::DeviceCode).await.unwrap();
     assert_eq!(started.user_code.as_deref(), Some("ABCD-EFGH"));
     // A second login request joins the pending one.
@@ -318,27 +380,50 @@ async fn device_flow_polls_per_rfc_8628() {
     let st = h.handle.login_status(Duration::from_secs(600)).await;
     assert_eq!(st.state, LoginState::Succeeded, "{st:?}");
     let times = h.oidc.call_times.lock().unwrap().clone();
-    let gaps: Vec<i64> = times.windows(2).map(|w| (w[1] - w[0]).whole_seconds()).collect();
-    assert_eq!(gaps, vec![1, 1, 6, 6], "first poll at once, then interval, +5 s after slow_down");
-    let t = h.handle.token(Duration::ZERO, Duration::ZERO).await.unwrap();
+    let gaps: Vec<i64> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).whole_seconds())
+        .collect();
+    assert_eq!(
+        gaps,
+        vec![1, 1, 6, 6],
+        "first poll at once, then interval, +5 s after slow_down"
+    );
+    let t = h
+        .handle
+        .token(Duration::ZERO, Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(t.access_token.expose(), "at-login");
 }
 
 #[tokio::test(start_paused = true)]
 async fn device_flow_stops_at_expires_in() {
-    let script: TokenScript = Box::new(|_| Err(OidcError::AuthorizationPending { message: String::new() }));
-    let h = harness(None, script).await;
-    h.oidc.device.lock().unwrap().push_back(DeviceAuthorization {
-        device_code: Secret::new("dc"),
-        user_code: "ABCD-EFGH".into(),
-        verification_uri: "https://device.example/".into(),
-        verification_uri_complete: None,
-        expires_in: 10,
-        interval: Some(3),
+    let script: TokenScript = Box::new(|_| {
+        Err(OidcError::AuthorizationPending {
+            message: String::new(),
+        })
     });
+    let h = harness(None, script).await;
+    h.oidc
+        .device
+        .lock()
+        .unwrap()
+        .push_back(DeviceAuthorization {
+            device_code: Secret::new("dc"),
+            user_code: "ABCD-EFGH".into(),
+            verification_uri: "https://device.example/".into(),
+            verification_uri_complete: None,
+            expires_in: 10,
+            interval: Some(3),
+        });
     h.handle.start_login(LoginFlow::DeviceCode).await.unwrap();
     let st = h.handle.login_status(Duration::from_secs(60)).await;
     assert_eq!(st.state, LoginState::Expired);
-    assert!(h.oidc.calls() <= 5, "polls stop at expiry: {}", h.oidc.calls());
+    assert!(
+        h.oidc.calls() <= 5,
+        "polls stop at expiry: {}",
+        h.oidc.calls()
+    );
     assert_eq!(h.handle.status().state, SessionState::LoginRequired);
 }

@@ -38,15 +38,21 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Backend(format!("keyring call failed: {e}")))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Backend(format!("keyring call failed: {e}")))?
 }
 
 impl KeyringStore {
     /// Connects to the platform store and proves it works with a read of a probe item
     /// (a locked or absent Secret Service fails here, not at the first token).
     pub async fn open() -> Result<Self, String> {
-        let store = blocking(|| platform_store().map_err(backend)).await.map_err(|e| e.to_string())?;
+        let store = blocking(|| platform_store().map_err(backend))
+            .await
+            .map_err(|e| e.to_string())?;
         let probe = store.clone();
         blocking(move || {
             let entry = Entry::new_in_store(&probe, SERVICE, "probe").map_err(backend)?;
@@ -67,28 +73,40 @@ impl KeyringStore {
 
 impl SecretStore for KeyringStore {
     fn health(&self) -> StoreHealth {
-        StoreHealth { backend: "keyring".into(), available: true, detail: None }
+        StoreHealth {
+            backend: "keyring".into(),
+            available: true,
+            detail: None,
+        }
     }
 
     fn get(&self, key: &str) -> BoxFuture<'_, Result<Option<Secret>, StoreError>> {
         let (store, key) = (self.store.clone(), key.to_string());
-        Box::pin(blocking(move || match Self::entry(&store, &key)?.get_password() {
-            Ok(v) => Ok(Some(Secret::new(v))),
-            Err(keyring_core::Error::NoEntry) => Ok(None),
-            Err(e) => Err(backend(e)),
+        Box::pin(blocking(move || {
+            match Self::entry(&store, &key)?.get_password() {
+                Ok(v) => Ok(Some(Secret::new(v))),
+                Err(keyring_core::Error::NoEntry) => Ok(None),
+                Err(e) => Err(backend(e)),
+            }
         }))
     }
 
     fn set(&self, key: &str, value: Secret) -> BoxFuture<'_, Result<(), StoreError>> {
         let (store, key) = (self.store.clone(), key.to_string());
-        Box::pin(blocking(move || Self::entry(&store, &key)?.set_password(value.expose()).map_err(backend)))
+        Box::pin(blocking(move || {
+            Self::entry(&store, &key)?
+                .set_password(value.expose())
+                .map_err(backend)
+        }))
     }
 
     fn delete(&self, key: &str) -> BoxFuture<'_, Result<(), StoreError>> {
         let (store, key) = (self.store.clone(), key.to_string());
-        Box::pin(blocking(move || match Self::entry(&store, &key)?.delete_credential() {
-            Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
-            Err(e) => Err(backend(e)),
+        Box::pin(blocking(move || {
+            match Self::entry(&store, &key)?.delete_credential() {
+                Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+                Err(e) => Err(backend(e)),
+            }
         }))
     }
 }
@@ -111,7 +129,10 @@ mod tests {
             }
             Err(e) => panic!("keyring required but unavailable: {e}"),
         };
-        let key = format!("test/{}", crate::entropy::Entropy::token(&crate::entropy::OsEntropy, 12));
+        let key = format!(
+            "test/{}",
+            crate::entropy::Entropy::token(&crate::entropy::OsEntropy, 12)
+        );
         assert!(store.get(&key).await.unwrap().is_none());
         store.set(&key, Secret::new("v1")).await.unwrap();
         store.set(&key, Secret::new("v2")).await.unwrap();

@@ -24,7 +24,11 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self {
             items: Mutex::new(HashMap::new()),
-            health: StoreHealth { backend: "memory".into(), available: true, detail: None },
+            health: StoreHealth {
+                backend: "memory".into(),
+                available: true,
+                detail: None,
+            },
         }
     }
 
@@ -32,7 +36,11 @@ impl MemoryStore {
     pub fn unavailable_keyring(reason: String) -> Self {
         Self {
             items: Mutex::new(HashMap::new()),
-            health: StoreHealth { backend: "keyring".into(), available: false, detail: Some(reason) },
+            health: StoreHealth {
+                backend: "keyring".into(),
+                available: false,
+                detail: Some(reason),
+            },
         }
     }
 

@@ -65,7 +65,10 @@ impl TokenRecord {
     pub fn from_secret(s: &Secret) -> Result<Self, RecordError> {
         let rec: Self = serde_json::from_str(s.expose()).map_err(|e| RecordError(e.to_string()))?;
         if rec.version != RECORD_VERSION {
-            return Err(RecordError(format!("unsupported record version {}", rec.version)));
+            return Err(RecordError(format!(
+                "unsupported record version {}",
+                rec.version
+            )));
         }
         Ok(rec)
     }

@@ -13,7 +13,15 @@ async fn envelope_on_every_answer() {
     let (status, v) = env.http("GET", "/v1/status", None).await;
     assert_eq!(status, 200);
     assert_eq!(v["success"], true);
-    for k in ["version", "pid", "startedAt", "socket", "store", "configFile", "sessions"] {
+    for k in [
+        "version",
+        "pid",
+        "startedAt",
+        "socket",
+        "store",
+        "configFile",
+        "sessions",
+    ] {
         assert!(v["data"].get(k).is_some(), "status lacks {k}: {v}");
     }
 
@@ -24,23 +32,62 @@ async fn envelope_on_every_answer() {
         ("POST", "/v1/sessions/corp/token", "NOT_FOUND", 404),
         ("GET", "/v1/sessions/nosuch/token", "NOT_FOUND", 404),
         ("GET", "/v1/sessions/corp/token", "LOGIN_REQUIRED", 401),
-        ("GET", "/v1/sessions/corp/token?minValidity=abc", "VALIDATION_ERROR", 400),
-        ("GET", "/v1/sessions/corp/token?wait=-3", "VALIDATION_ERROR", 400),
+        (
+            "GET",
+            "/v1/sessions/corp/token?minValidity=abc",
+            "VALIDATION_ERROR",
+            400,
+        ),
+        (
+            "GET",
+            "/v1/sessions/corp/token?wait=-3",
+            "VALIDATION_ERROR",
+            400,
+        ),
     ] {
         let (status, v) = env.http(method, path, None).await;
         assert_eq!(status, http, "{method} {path}: {v}");
         assert_eq!(v["success"], false, "{method} {path}");
         assert_eq!(v["error"]["code"], code, "{method} {path}: {v}");
-        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
     }
 
-    let (status, v) = env.http("POST", "/v1/sessions/corp/login", Some("{not json")).await;
-    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("VALIDATION_ERROR")), "{v}");
-    let (status, v) = env.http("POST", "/v1/sessions/corp/login", Some(r#"{"flow":"carrier_pigeon"}"#)).await;
-    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("VALIDATION_ERROR")), "{v}");
-    let big = format!(r#"{{"flow":"device_code","pad":"{}"}}"#, "x".repeat(100_000));
-    let (status, v) = env.http("POST", "/v1/sessions/corp/login", Some(&big)).await;
-    assert_eq!((status, v["error"]["code"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")), "{v}");
+    let (status, v) = env
+        .http("POST", "/v1/sessions/corp/login", Some("{not json"))
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("VALIDATION_ERROR")),
+        "{v}"
+    );
+    let (status, v) = env
+        .http(
+            "POST",
+            "/v1/sessions/corp/login",
+            Some(r#"{"flow":"carrier_pigeon"}"#),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("VALIDATION_ERROR")),
+        "{v}"
+    );
+    let big = format!(
+        r#"{{"flow":"device_code","pad":"{}"}}"#,
+        "x".repeat(100_000)
+    );
+    let (status, v) = env
+        .http("POST", "/v1/sessions/corp/login", Some(&big))
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (413, Some("PAYLOAD_TOO_LARGE")),
+        "{v}"
+    );
 
     // The daemon still answers after all that.
     let (status, _) = env.http("GET", "/v1/status", None).await;
@@ -67,12 +114,23 @@ async fn another_uid_is_forbidden_and_logged() {
     let d = env.start_daemon().await;
     // Open the permissions so `nobody` can reach the socket at all; the daemon must still
     // refuse by peer uid.
-    for p in [env.dir.path().to_path_buf(), env.dir.path().join("run"), env.socket().parent().unwrap().to_path_buf()] {
+    for p in [
+        env.dir.path().to_path_buf(),
+        env.dir.path().join("run"),
+        env.socket().parent().unwrap().to_path_buf(),
+    ] {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     std::fs::set_permissions(env.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
     let out = tokio::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "curl", "-s", "--unix-socket"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "curl",
+            "-s",
+            "--unix-socket",
+        ])
         .arg(env.socket())
         .arg("http://localhost/v1/sessions/corp/token")
         .output()
@@ -80,7 +138,16 @@ async fn another_uid_is_forbidden_and_logged() {
         .unwrap();
     let body = String::from_utf8_lossy(&out.stdout);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    assert_eq!(v["error"]["code"], "FORBIDDEN", "{body} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        v["error"]["code"],
+        "FORBIDDEN",
+        "{body} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(d.log.wait_for("another user").await);
-    assert!(d.log.text().contains("65534"), "logs the uid: {}", d.log.text());
+    assert!(
+        d.log.text().contains("65534"),
+        "logs the uid: {}",
+        d.log.text()
+    );
 }

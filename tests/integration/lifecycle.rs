@@ -13,12 +13,20 @@ async fn login_token_status_kill_restart_logout() {
     // Before login: token says login required (exit 4), status exits 4 too.
     let out = env.run(&["token", "corp"]).await;
     assert_eq!(out.code, 4, "{out:?}");
-    assert!(out.stderr.contains("sso-agent login corp"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("sso-agent login corp"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(env.run(&["status"]).await.code, 4);
 
     let out = env.login().await;
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stdout.contains("/device"), "prints the verification URL: {}", out.stdout);
+    assert!(
+        out.stdout.contains("/device"),
+        "prints the verification URL: {}",
+        out.stdout
+    );
     assert!(out.stdout.contains("enter the code"), "{}", out.stdout);
 
     let out = env.run(&["token", "corp"]).await;
@@ -43,7 +51,15 @@ async fn login_token_status_kill_restart_logout() {
     assert_eq!(s["name"], "corp");
     assert_eq!(s["state"], "valid");
     assert_eq!(s["refreshable"], true);
-    for field in ["startUrl", "region", "accessTokenExpiresAt", "registrationExpiresAt", "nextRefreshAt", "lastRefreshAt", "lastError"] {
+    for field in [
+        "startUrl",
+        "region",
+        "accessTokenExpiresAt",
+        "registrationExpiresAt",
+        "nextRefreshAt",
+        "lastRefreshAt",
+        "lastError",
+    ] {
         assert!(s.get(field).is_some(), "status lacks {field}: {s}");
     }
     assert_eq!(v["store"]["backend"], env.store);
@@ -53,7 +69,9 @@ async fn login_token_status_kill_restart_logout() {
 
     // --min-validity beyond the token's lifetime makes the daemon refresh first.
     let before = env.fake.calls(Op::CreateToken);
-    let out = env.run(&["token", "corp", "--min-validity", "999999"]).await;
+    let out = env
+        .run(&["token", "corp", "--min-validity", "999999"])
+        .await;
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(env.fake.calls(Op::CreateToken), before + 1, "one refresh");
     let refreshed = out.stdout.trim().to_string();
@@ -67,7 +85,11 @@ async fn login_token_status_kill_restart_logout() {
         let out = env.run(&["token", "corp"]).await;
         assert_eq!(out.code, 0, "{out:?}");
         assert_eq!(out.stdout.trim(), refreshed);
-        assert_eq!(env.fake.calls(Op::StartDeviceAuthorization), logins, "no new login");
+        assert_eq!(
+            env.fake.calls(Op::StartDeviceAuthorization),
+            logins,
+            "no new login"
+        );
         assert_eq!(env.fake.refresh_token_reuse_count(), 0);
 
         let out = env.run(&["logout", "corp"]).await;
@@ -86,11 +108,21 @@ async fn login_token_status_kill_restart_logout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_daemon_is_exit_3_with_how_to_start() {
     let env = TestEnv::new().await;
-    for args in [&["token", "corp"][..], &["status"], &["logout", "corp"], &["login", "corp", "--device-code"]] {
+    for args in [
+        &["token", "corp"][..],
+        &["status"],
+        &["logout", "corp"],
+        &["login", "corp", "--device-code"],
+    ] {
         let out = env.run(args).await;
         assert_eq!(out.code, 3, "{args:?}: {out:?}");
         assert!(out.stderr.contains("sso-agent run"), "{}", out.stderr);
-        assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {}", out.stderr);
+        assert_eq!(
+            out.stderr.trim().lines().count(),
+            1,
+            "one line: {}",
+            out.stderr
+        );
     }
 }
 
@@ -104,14 +136,21 @@ async fn usage_errors_are_exit_2() {
     env.set_env("SSO_AGENT_REFRESH_MARGIN", "10");
     let out = env.run(&["run"]).await;
     assert_eq!(out.code, 2, "{out:?}");
-    assert!(out.stderr.contains("SSO_AGENT_REFRESH_MARGIN"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("SSO_AGENT_REFRESH_MARGIN"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_and_expired_logins_fail_clearly() {
     let env = TestEnv::new().await;
     let _d = env.start_daemon().await;
-    let child = env.command(&["login", "corp", "--device-code", "--no-browser"]).spawn().unwrap();
+    let child = env
+        .command(&["login", "corp", "--device-code", "--no-browser"])
+        .spawn()
+        .unwrap();
     let code = env.fake.wait_for_pending_user_code(WAIT).await.unwrap();
     assert!(env.fake.deny(&code));
     let out = child.wait_with_output().await.unwrap();
@@ -126,7 +165,9 @@ async fn denied_and_expired_logins_fail_clearly() {
     })
     .await;
     let _d = env.start_daemon().await;
-    let out = env.run(&["login", "corp", "--device-code", "--no-browser"]).await;
+    let out = env
+        .run(&["login", "corp", "--device-code", "--no-browser"])
+        .await;
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("expired"), "{}", out.stderr);
 }
@@ -138,7 +179,11 @@ async fn second_daemon_refuses_and_stale_socket_is_replaced() {
     let second = env.spawn_daemon();
     let out = second.child.wait_with_output().await.unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(second.log.wait_for("already running").await, "{}", second.log.text());
+    assert!(
+        second.log.wait_for("already running").await,
+        "{}",
+        second.log.text()
+    );
     assert_eq!(env.run(&["status"]).await.code, 4, "first still serves");
 
     first.child.kill().await.unwrap(); // SIGKILL leaves the socket file behind
@@ -153,8 +198,15 @@ async fn sigterm_drains_and_removes_the_socket() {
     let env = TestEnv::new().await;
     let mut d = env.start_daemon().await;
     let pid = d.child.id().unwrap() as i32;
-    rustix::process::kill_process(rustix::process::Pid::from_raw(pid).unwrap(), rustix::process::Signal::TERM).unwrap();
-    let status = tokio::time::timeout(WAIT, d.child.wait()).await.unwrap().unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let status = tokio::time::timeout(WAIT, d.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(status.code(), Some(0));
     assert!(!env.socket().exists(), "socket file removed");
 }

@@ -2,6 +2,10 @@
 //! (Secret Service under `scripts/with-keyring`), and the in-repo fake AWS as upstream.
 //! One test binary (linking once matters on two cores); a module per topic.
 
+// Test support may unwrap (a failure is the test's answer) and reads the real environment
+// (whether the run provides a Secret Service).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 mod api;
 mod lifecycle;
 mod reload;

@@ -16,17 +16,43 @@ async fn config_changes_apply_live_and_broken_files_keep_the_old() {
     let base = std::fs::read_to_string(env.config_path()).unwrap();
     replace_atomically(
         &env.config_path(),
-        &format!("{base}\n[sso-session dev]\nsso_start_url = {}/dev\nsso_region = eu-west-1\n", env.start_url),
+        &format!(
+            "{base}\n[sso-session dev]\nsso_start_url = {}/dev\nsso_region = eu-west-1\n",
+            env.start_url
+        ),
     );
-    assert!(d.log.wait_for("configuration reloaded").await, "{}", d.log.text());
+    assert!(
+        d.log.wait_for("configuration reloaded").await,
+        "{}",
+        d.log.text()
+    );
     let (_, v) = env.http("GET", "/v1/status", None).await;
-    let names: Vec<&str> = v["data"]["sessions"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = v["data"]["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["corp", "dev"]);
 
-    replace_atomically(&env.config_path(), "[sso-session corp]\nsso_start_url = https://x\n[broken\n");
-    assert!(d.log.wait_for("keeping the last good one").await, "{}", d.log.text());
+    replace_atomically(
+        &env.config_path(),
+        "[sso-session corp]\nsso_start_url = https://x\n[broken\n",
+    );
+    assert!(
+        d.log.wait_for("keeping the last good one").await,
+        "{}",
+        d.log.text()
+    );
     let (_, v) = env.http("GET", "/v1/status", None).await;
-    assert_eq!(v["data"]["sessions"].as_array().unwrap().len(), 2, "old sessions kept");
+    assert_eq!(
+        v["data"]["sessions"].as_array().unwrap().len(),
+        2,
+        "old sessions kept"
+    );
     let problem = v["data"]["configError"].as_str().unwrap_or_default();
-    assert!(problem.contains(&env.config_path().display().to_string()), "names the file: {problem}");
+    assert!(
+        problem.contains(&env.config_path().display().to_string()),
+        "names the file: {problem}"
+    );
 }

@@ -10,9 +10,15 @@ async fn no_secret_in_logs_status_errors_or_files() {
     let mut d = env.start_daemon().await;
     assert_eq!(env.login().await.code, 0);
     assert_eq!(env.run(&["token", "corp"]).await.code, 0);
-    assert_eq!(env.run(&["token", "corp", "--json", "--min-validity", "999999"]).await.code, 0);
+    assert_eq!(
+        env.run(&["token", "corp", "--json", "--min-validity", "999999"])
+            .await
+            .code,
+        0
+    );
     env.fake.revoke_all_refresh_tokens();
-    env.run(&["token", "corp", "--min-validity", "999999"]).await; // invalid_grant path
+    env.run(&["token", "corp", "--min-validity", "999999"])
+        .await; // invalid_grant path
     env.run(&["status", "--json"]).await;
     env.run(&["status"]).await;
     let (_, status) = env.http("GET", "/v1/status", None).await;
@@ -22,22 +28,39 @@ async fn no_secret_in_logs_status_errors_or_files() {
     let _ = d.child.wait().await;
 
     let secrets = env.fake.issued_secrets();
-    assert!(secrets.len() >= 5, "the fake issued secrets: {}", secrets.len());
+    assert!(
+        secrets.len() >= 5,
+        "the fake issued secrets: {}",
+        secrets.len()
+    );
     let log = d.log.text();
-    assert!(log.contains("TRACE") || log.contains("DEBUG"), "logging ran at trace");
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "logging ran at trace"
+    );
     let status = status.to_string();
     for s in &secrets {
         assert!(!log.contains(s.as_str()), "daemon log leaks a secret");
         assert!(!status.contains(s.as_str()), "status leaks a secret");
         for (args, out) in env.transcript.lock().unwrap().iter() {
-            assert!(!out.stderr.contains(s.as_str()), "stderr of {args:?} leaks a secret");
+            assert!(
+                !out.stderr.contains(s.as_str()),
+                "stderr of {args:?} leaks a secret"
+            );
             if args.first().map(String::as_str) != Some("token") {
-                assert!(!out.stdout.contains(s.as_str()), "stdout of {args:?} leaks a secret");
+                assert!(
+                    !out.stdout.contains(s.as_str()),
+                    "stdout of {args:?} leaks a secret"
+                );
             }
         }
         for (path, bytes) in all_files(env.dir.path()) {
             let text = String::from_utf8_lossy(&bytes);
-            assert!(!text.contains(s.as_str()), "{} holds a secret", path.display());
+            assert!(
+                !text.contains(s.as_str()),
+                "{} holds a secret",
+                path.display()
+            );
         }
     }
 }

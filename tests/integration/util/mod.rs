@@ -18,7 +18,10 @@ pub const WAIT: Duration = Duration::from_secs(30);
 pub fn keyring_available() -> bool {
     let required = std::env::var("SSO_AGENT_TEST_REQUIRE_KEYRING").is_ok_and(|v| v == "1");
     let present = std::env::var("DBUS_SESSION_BUS_ADDRESS").is_ok_and(|v| !v.is_empty());
-    assert!(present || !required, "SSO_AGENT_TEST_REQUIRE_KEYRING=1 but there is no session bus");
+    assert!(
+        present || !required,
+        "SSO_AGENT_TEST_REQUIRE_KEYRING=1 but there is no session bus"
+    );
     present
 }
 
@@ -47,7 +50,13 @@ impl Log {
         let fut = async {
             loop {
                 let notified = self.notify.notified();
-                if self.lines.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                if self
+                    .lines
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|l| l.contains(needle))
+                {
                     return;
                 }
                 notified.await;
@@ -74,7 +83,11 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub async fn new() -> TestEnv {
-        Self::with_fake(FakeConfig { device_interval_secs: 1, ..FakeConfig::default() }).await
+        Self::with_fake(FakeConfig {
+            device_interval_secs: 1,
+            ..FakeConfig::default()
+        })
+        .await
     }
 
     pub async fn with_fake(cfg: FakeConfig) -> TestEnv {
@@ -86,7 +99,11 @@ impl TestEnv {
             dir,
             fake,
             start_url,
-            store: if keyring_available() { "keyring" } else { "memory" },
+            store: if keyring_available() {
+                "keyring"
+            } else {
+                "memory"
+            },
             transcript: Mutex::new(Vec::new()),
             extra_env: Mutex::new(Vec::new()),
         };
@@ -143,7 +160,11 @@ impl TestEnv {
     /// Starts `sso-agent run` and waits until it serves.
     pub async fn start_daemon(&self) -> Daemon {
         let d = self.spawn_daemon();
-        assert!(d.log.wait_for("serving").await, "daemon did not start:\n{}", d.log.text());
+        assert!(
+            d.log.wait_for("serving").await,
+            "daemon did not start:\n{}",
+            d.log.text()
+        );
         d
     }
 
@@ -152,7 +173,10 @@ impl TestEnv {
         let mut cmd = Command::new(BIN);
         cmd.arg("run");
         self.apply_env(&mut cmd);
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         let mut child = cmd.spawn().expect("spawn daemon");
         let log = Arc::new(Log::default());
         let stderr = child.stderr.take().expect("stderr");
@@ -173,7 +197,10 @@ impl TestEnv {
         let mut cmd = Command::new(BIN);
         cmd.args(args);
         self.apply_env(&mut cmd);
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         cmd
     }
 
@@ -190,7 +217,11 @@ impl TestEnv {
         };
         self.transcript.lock().unwrap().push((
             args.iter().map(|s| s.to_string()).collect(),
-            Output { code: out.code, stdout: out.stdout.clone(), stderr: out.stderr.clone() },
+            Output {
+                code: out.code,
+                stdout: out.stdout.clone(),
+                stderr: out.stderr.clone(),
+            },
         ));
         out
     }
@@ -198,36 +229,69 @@ impl TestEnv {
     /// Runs `login corp --device-code --no-browser`, approves the code at the fake, and
     /// returns the command's output.
     pub async fn login(&self) -> Output {
-        let child = self.command(&["login", "corp", "--device-code", "--no-browser"]).spawn().unwrap();
-        let code = self.fake.wait_for_pending_user_code(WAIT).await.expect("a user code");
+        let child = self
+            .command(&["login", "corp", "--device-code", "--no-browser"])
+            .spawn()
+            .unwrap();
+        let code = self
+            .fake
+            .wait_for_pending_user_code(WAIT)
+            .await
+            .expect("a user code");
         assert!(self.fake.approve(&code));
-        let out = tokio::time::timeout(WAIT, child.wait_with_output()).await.unwrap().unwrap();
+        let out = tokio::time::timeout(WAIT, child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
         let out = Output {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
-        self.transcript.lock().unwrap().push((vec!["login".into()], Output { code: out.code, stdout: out.stdout.clone(), stderr: out.stderr.clone() }));
+        self.transcript.lock().unwrap().push((
+            vec!["login".into()],
+            Output {
+                code: out.code,
+                stdout: out.stdout.clone(),
+                stderr: out.stderr.clone(),
+            },
+        ));
         out
     }
 
     /// Sends a raw HTTP request over the socket and returns (status, JSON body).
-    pub async fn http(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, serde_json::Value) {
         raw_http(&self.socket(), method, path, body).await
     }
 }
 
-pub async fn raw_http(socket: &Path, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+pub async fn raw_http(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, serde_json::Value) {
     use http_body_util::{BodyExt, Full};
-    let stream = tokio::net::UnixStream::connect(socket).await.expect("connect");
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .expect("connect");
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     let req = http::Request::builder()
         .method(method)
         .uri(path)
         .header("host", "localhost")
-        .body(Full::new(bytes::Bytes::from(body.unwrap_or("").to_string())))
+        .body(Full::new(bytes::Bytes::from(
+            body.unwrap_or("").to_string(),
+        )))
         .unwrap();
     let resp = sender.send_request(req).await.unwrap();
     let status = resp.status().as_u16();
@@ -248,16 +312,18 @@ pub fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             let Ok(ft) = e.file_type() else { continue };
             if ft.is_dir() {
                 stack.push(p);
-            } else if ft.is_file() {
-                if let Ok(b) = std::fs::read(&p) {
-                    out.push((p, b));
-                }
+            } else if ft.is_file()
+                && let Ok(b) = std::fs::read(&p)
+            {
+                out.push((p, b));
             }
         }
     }
