@@ -280,10 +280,13 @@ impl State {
         pending.into_iter().map(|d| d.user_code.clone()).collect()
     }
 
-    /// An injected slow_down also binds the fake: that device code's interval grows by 5 s.
+    /// An injected slow_down also binds the fake: it counts as that device code's poll, and
+    /// the code's interval grows by 5 s, so a client that ignores it is slowed down again.
     pub fn note_slow_down(&mut self, device_code: &str) {
+        let now = self.clock.now();
         if let Some(d) = self.devices.get_mut(device_code) {
             d.interval += SLOW_DOWN_STEP;
+            d.last_poll = Some(now);
         }
     }
 
