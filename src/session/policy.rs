@@ -60,6 +60,17 @@ pub fn registration_usable(
     expires_at > now && dur(expires_at - now) > needed
 }
 
+/// When to register a fresh client ahead of this one's lapse: `margin` before it expires,
+/// but never sooner than `margin` after it was issued, so a secret whose whole lifetime is
+/// shorter than the margin causes at most one registration per margin (no loop).
+pub fn reregister_at(
+    issued_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    margin: Duration,
+) -> OffsetDateTime {
+    (expires_at - margin).max(issued_at + margin)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +120,18 @@ mod tests {
         assert_eq!(backoff(3, 0.0), 2 * BACKOFF_BASE);
         assert_eq!(backoff(30, 1.0), BACKOFF_CAP);
         assert_eq!(backoff(u32::MAX, 0.0), BACKOFF_CAP / 2);
+    }
+
+    #[test]
+    fn reregister_at_table() {
+        let t0 = datetime!(2026-01-01 0:00 UTC);
+        let day = 24 * H;
+        // 90-day secret, 7-day margin: 83 days in
+        assert_eq!(reregister_at(t0, t0 + 90 * day, 7 * day), t0 + 83 * day);
+        // 10-minute secret, 2-minute margin: 8 minutes in
+        assert_eq!(reregister_at(t0, t0 + 10 * M, 2 * M), t0 + 8 * M);
+        // 10-minute secret, 20-minute margin: once per margin, after the lapse
+        assert_eq!(reregister_at(t0, t0 + 10 * M, 20 * M), t0 + 20 * M);
     }
 
     #[test]

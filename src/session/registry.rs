@@ -59,6 +59,29 @@ impl Registrations {
             .clone()
     }
 
+    async fn load_into(&self, key: &str, cached: &mut Option<ClientRecord>) {
+        if cached.is_some() {
+            return;
+        }
+        match self.store.get(key).await {
+            Ok(Some(s)) => match ClientRecord::from_secret(&s) {
+                Ok(rec) => *cached = Some(rec),
+                Err(e) => tracing::warn!(%key, error = %e, "ignoring a stored registration"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(%key, error = %e, "could not read a stored registration"),
+        }
+    }
+
+    /// The current registration for `spec`, if any (never registers).
+    pub async fn peek(&self, spec: &RegistrationSpec) -> Option<ClientRecord> {
+        let key = spec.key();
+        let slot = self.slot(&key);
+        let mut cached = slot.lock().await;
+        self.load_into(&key, &mut cached).await;
+        cached.clone()
+    }
+
     /// A registration that may start a login now: the cached or stored one if it is still
     /// usable (policy::registration_usable), else a fresh RegisterClient, persisted before
     /// it is returned. Concurrent callers for one key share a single RegisterClient.
@@ -72,16 +95,7 @@ impl Registrations {
         let key = spec.key();
         let slot = self.slot(&key);
         let mut cached = slot.lock().await;
-        if cached.is_none() {
-            match self.store.get(&key).await {
-                Ok(Some(s)) => match ClientRecord::from_secret(&s) {
-                    Ok(rec) => *cached = Some(rec),
-                    Err(e) => tracing::warn!(%key, error = %e, "ignoring a stored registration"),
-                },
-                Ok(None) => {}
-                Err(e) => tracing::warn!(%key, error = %e, "could not read a stored registration"),
-            }
-        }
+        self.load_into(&key, &mut cached).await;
         if let Some(rec) = cached.as_ref() {
             let usable = policy::registration_usable(
                 rec.client_id_issued_at,

@@ -15,7 +15,7 @@ use crate::api::{
 };
 use crate::clock::BoxFuture;
 use crate::oidc::{CreateTokenRequest, Oidc, OidcError, TokenResponse};
-use crate::store::records::{RECORD_VERSION, TokenRecord, token_key};
+use crate::store::records::{ClientRecord, RECORD_VERSION, TokenRecord, token_key};
 
 use super::login::{self, LoginCtx, LoginEvent, LoginOutcome};
 use super::registry::Registrations;
@@ -182,6 +182,8 @@ pub(super) fn spawn(
         retry_at: None,
         refreshing: false,
         generation: 0,
+        registration: None,
+        reregister_retry_at: None,
         login: None,
         status_tx,
         login_tx,
@@ -219,6 +221,9 @@ struct Task {
     refreshing: bool,
     /// Bumped whenever the record is replaced by something other than a refresh.
     generation: u64,
+    /// The client new logins of this session use (device flow), kept fresh ahead of its lapse.
+    registration: Option<ClientRecord>,
+    reregister_retry_at: Option<OffsetDateTime>,
     login: Option<PendingLogin>,
     status_tx: watch::Sender<SessionStatus>,
     login_tx: watch::Sender<LoginStatus>,
@@ -227,6 +232,7 @@ struct Task {
 /// A refresh's result, tagged with the generation of the record it started from, so a
 /// result that arrives after a login or logout replaced that record is dropped.
 type RefreshResult = (u64, Result<TokenResponse, OidcError>);
+type RegisterResult = Result<ClientRecord, String>;
 
 impl Task {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
@@ -234,12 +240,22 @@ impl Task {
         self.publish();
         let (login_events_tx, mut login_events) = mpsc::channel::<(String, LoginEvent)>(16);
         let mut in_flight: Option<BoxFuture<'static, RefreshResult>> = None;
+        let mut registering: Option<BoxFuture<'static, RegisterResult>> = None;
         let mut waiters: Vec<(Duration, Reply<TokenData>)> = Vec::new();
         loop {
-            let wake = if in_flight.is_none() {
+            let refresh_wake = if in_flight.is_none() {
                 self.next_wake()
             } else {
                 None
+            };
+            let register_wake = if registering.is_none() {
+                self.next_reregister_at()
+            } else {
+                None
+            };
+            let wake = match (refresh_wake, register_wake) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
             let timer = match wake {
                 Some(at) => self.deps.clock.sleep_until(at),
@@ -281,10 +297,17 @@ impl Task {
                     self.apply_refresh(out).await;
                     for (mv, w) in waiters.drain(..) { let _ = w.send(self.answer_final(mv)); }
                 }
+                out = async { match registering.as_mut() { Some(f) => f.await, None => std::future::pending().await } } => {
+                    registering = None;
+                    self.apply_reregistration(out);
+                }
                 Some((id, ev)) = login_events.recv() => self.on_login_event(id, ev).await,
                 () = timer => {
-                    if self.wants_refresh() {
+                    if in_flight.is_none() && self.wants_refresh() {
                         in_flight = self.start_refresh("scheduled");
+                    }
+                    if registering.is_none() && self.next_reregister_at().is_some_and(|t| t <= self.now()) {
+                        registering = Some(self.start_reregistration());
                     }
                 }
             }
@@ -292,8 +315,64 @@ impl Task {
         }
     }
 
+    fn device_spec(&self) -> super::registry::RegistrationSpec {
+        login::device_spec(
+            self.cfg.oidc_endpoint.as_str(),
+            &self.cfg.region,
+            &self.cfg.scopes,
+        )
+    }
+
+    /// When to register a fresh login client: only for sessions in use (tokens held), ahead
+    /// of the current client's lapse (policy::reregister_at), or at the retry after a failure.
+    fn next_reregister_at(&self) -> Option<OffsetDateTime> {
+        self.record.as_ref()?;
+        if let Some(t) = self.reregister_retry_at {
+            return Some(t);
+        }
+        let reg = self.registration.as_ref()?;
+        Some(policy::reregister_at(
+            reg.client_id_issued_at,
+            reg.client_secret_expires_at,
+            self.deps.reregistration_margin,
+        ))
+    }
+
+    fn start_reregistration(&self) -> BoxFuture<'static, RegisterResult> {
+        let (registrations, oidc, spec) = (
+            self.registrations.clone(),
+            self.oidc.clone(),
+            self.device_spec(),
+        );
+        let (now, margin) = (self.now(), self.deps.reregistration_margin);
+        tracing::info!(session = %self.cfg.name, "the login client's secret lapses soon; registering a fresh one");
+        Box::pin(async move {
+            registrations
+                .get_or_register(oidc.as_ref(), &spec, now, margin)
+                .await
+        })
+    }
+
+    fn apply_reregistration(&mut self, out: RegisterResult) {
+        match out {
+            Ok(reg) => {
+                tracing::info!(session = %self.cfg.name, client_expires_at = %reg.client_secret_expires_at, "later logins use the fresh client");
+                self.registration = Some(reg);
+                self.reregister_retry_at = None;
+            }
+            Err(e) => {
+                let delay = policy::backoff(5, self.deps.entropy.fraction());
+                tracing::warn!(session = %self.cfg.name, error = %e, retry_in_s = delay.as_secs(), "re-registration failed");
+                self.reregister_retry_at = Some(self.now() + delay);
+                self.last_error =
+                    Some(format!("registering a fresh client failed ({e}); retrying"));
+            }
+        }
+    }
+
     /// Recovers the session from the store (restart safety).
     async fn load(&mut self) {
+        self.registration = self.registrations.peek(&self.device_spec()).await;
         match self.deps.store.get(&self.key).await {
             Ok(Some(s)) => match TokenRecord::from_secret(&s) {
                 Ok(rec) => {
@@ -599,6 +678,7 @@ impl Task {
                         };
                         self.persist(&rec).await;
                         self.generation += 1;
+                        self.registration = Some(rec.client.clone());
                         tracing::info!(session = %self.cfg.name, expires_at = %rec.expires_at, refreshable = rec.refresh_token.is_some(), "login succeeded");
                         self.set_record(rec);
                         self.failures = 0;

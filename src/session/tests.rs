@@ -35,6 +35,7 @@ struct Scripted {
     called: Notify,
     gate: Mutex<Option<Arc<Notify>>>,
     device: Mutex<VecDeque<DeviceAuthorization>>,
+    registers: AtomicUsize,
 }
 
 impl Scripted {
@@ -47,6 +48,7 @@ impl Scripted {
             called: Notify::new(),
             gate: Mutex::new(None),
             device: Mutex::new(VecDeque::new()),
+            registers: AtomicUsize::new(0),
         })
     }
 
@@ -85,9 +87,11 @@ impl Oidc for Scripted {
         _req: RegisterClientRequest,
     ) -> BoxFuture<'_, Result<RegisterClientResponse, OidcError>> {
         let now = self.clock.now().unix_timestamp();
+        let n = self.registers.fetch_add(1, Ordering::SeqCst) + 1;
+        self.called.notify_waiters();
         Box::pin(async move {
             Ok(RegisterClientResponse {
-                client_id: "cid".into(),
+                client_id: format!("cid-{n}"),
                 client_secret: Secret::new("csec"),
                 client_id_issued_at: now,
                 client_secret_expires_at: now + 90 * 86400,
@@ -426,4 +430,84 @@ async fn device_flow_stops_at_expires_in() {
         h.oidc.calls()
     );
     assert_eq!(h.handle.status().state, SessionState::LoginRequired);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reregisters_before_the_login_client_lapses_once_per_margin() {
+    let clock = Arc::new(TestClock::new(T0));
+    let oidc = Scripted::new(clock.clone(), rotating());
+    let store = Arc::new(MemoryStore::new());
+    let c = config();
+    // the session's tokens (30-day access token so refreshes stay out of the way) …
+    let mut rec = stored(30 * 24 * 60 * MIN, Some("rt-0"));
+    rec.client.client_secret_expires_at = T0 + 10 * MIN;
+    store
+        .set(
+            &token_key(&c.name, &c.start_url, &c.region),
+            rec.to_secret().unwrap(),
+        )
+        .await
+        .unwrap();
+    // … and its login client, whose secret lapses in 10 minutes
+    let spec = login::device_spec(c.oidc_endpoint.as_str(), &c.region, &c.scopes);
+    let short = ClientRecord {
+        client_secret_expires_at: T0 + 10 * MIN,
+        ..rec.client.clone()
+    };
+    let key = crate::store::records::registration_key(
+        &spec.endpoint,
+        &spec.region,
+        &spec.scopes,
+        &spec.grant_types,
+        None,
+    );
+    store.set(&key, short.to_secret().unwrap()).await.unwrap();
+    let manager = Manager::new(Deps {
+        clock,
+        entropy: Arc::new(SeededEntropy::new(1)),
+        store: store.clone(),
+        oidc: Arc::new(Factory(oidc.clone())),
+        refresh_margin: 10 * MIN,
+        reregistration_margin: 2 * MIN,
+    });
+    manager.apply(vec![c.clone()]);
+    let handle = manager.get("corp").unwrap();
+    let mut st = handle.status_watch();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        st.wait_for(|s| s.access_token_expires_at.is_some()),
+    )
+    .await;
+    assert_eq!(
+        handle.status().login_needed_by,
+        Some(T0 + 10 * MIN),
+        "the chain ends with its client"
+    );
+
+    tokio::time::advance(7 * MIN).await;
+    tokio::task::yield_now().await;
+    assert_eq!(
+        oidc.registers.load(Ordering::SeqCst),
+        0,
+        "not before expiry - margin"
+    );
+    tokio::time::advance(2 * MIN).await;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while oidc.registers.load(Ordering::SeqCst) < 1 {
+            let n = oidc.called.notified();
+            n.await;
+        }
+    })
+    .await
+    .unwrap();
+    // The fresh client is stored for later logins; the 90-day secret needs no more for now.
+    tokio::time::advance(24 * 60 * MIN).await;
+    tokio::task::yield_now().await;
+    assert_eq!(
+        oidc.registers.load(Ordering::SeqCst),
+        1,
+        "one registration, no loop"
+    );
+    let fresh = ClientRecord::from_secret(&store.get(&key).await.unwrap().unwrap()).unwrap();
+    assert_eq!(fresh.client_id, "cid-1");
 }
