@@ -31,20 +31,49 @@ pub struct LoginArgs {
 /// Long-poll slice: the daemon answers at once when the login ends, else after this.
 const POLL: Duration = Duration::from_secs(1);
 
-/// Which flow to ask for, and why (said to the user).
-fn choose_flow(args: &LoginArgs) -> (LoginFlow, &'static str) {
-    if args.device_code {
+/// Which flow to ask for, and why (said to the user). PKCE needs a browser on this machine
+/// (its redirect goes to 127.0.0.1 here), so without one the device code is the right flow.
+pub fn choose_flow(device_code: bool, env: &Env, in_container: bool) -> (LoginFlow, &'static str) {
+    if device_code {
         return (LoginFlow::DeviceCode, "--device-code was given");
     }
-    // The authorization-code flow (PKCE) is not served by this version yet.
+    if env.get("SSH_CONNECTION").is_some()
+        || env.get("SSH_CLIENT").is_some()
+        || env.get("SSH_TTY").is_some()
+    {
+        return (
+            LoginFlow::DeviceCode,
+            "this is an SSH session, so a browser here cannot complete a loopback sign-in; approve the code on any device",
+        );
+    }
+    let display = env.get("DISPLAY").is_some() || env.get("WAYLAND_DISPLAY").is_some();
+    // A container only has a usable browser when a display is forwarded into it.
+    if in_container && !display {
+        return (
+            LoginFlow::DeviceCode,
+            "this is a container without a display, so no browser can be opened here",
+        );
+    }
+    let desktop = cfg!(any(target_os = "macos", windows)) || display;
+    if !desktop {
+        return (
+            LoginFlow::DeviceCode,
+            "there is no graphical display (DISPLAY and WAYLAND_DISPLAY are unset)",
+        );
+    }
     (
-        LoginFlow::DeviceCode,
-        "the device-code flow is the one this version supports",
+        LoginFlow::AuthorizationCode,
+        "a browser can be opened on this machine (use --device-code to approve elsewhere)",
     )
 }
 
+fn in_container() -> bool {
+    std::path::Path::new("/.dockerenv").exists()
+        || std::path::Path::new("/run/.containerenv").exists()
+}
+
 pub async fn login(args: LoginArgs, settings: &Settings, env: &Env) -> Result<(), Failure> {
-    let (flow, why) = choose_flow(&args);
+    let (flow, why) = choose_flow(args.device_code, env, in_container());
     let session = super::resolve_session(args.session, settings, env)?;
     let client = Client::new(&settings.socket);
     let body = serde_json::json!({ "flow": flow.as_str() })
@@ -52,6 +81,9 @@ pub async fn login(args: LoginArgs, settings: &Settings, env: &Env) -> Result<()
         .into_bytes();
     let started: LoginStarted = client.post(&paths::login(&session), Some(body)).await?;
     print_instructions(&session, &started, why);
+    if !args.no_browser {
+        open_browser(&started);
+    }
 
     let tty = std::io::stderr().is_terminal();
     let path = format!("{}?wait={}", paths::login(&session), POLL.as_secs());
@@ -99,6 +131,21 @@ pub async fn login(args: LoginArgs, settings: &Settings, env: &Env) -> Result<()
     }
 }
 
+/// Opens the page in the user's browser (this command runs in the user's session; the
+/// daemon may have no display). The URL is printed either way.
+fn open_browser(s: &LoginStarted) {
+    let url = s
+        .authorize_url
+        .as_deref()
+        .or(s.verification_uri_complete.as_deref())
+        .or(s.verification_uri.as_deref());
+    if let Some(url) = url
+        && let Err(e) = webbrowser::open(url)
+    {
+        eprintln!("Could not open a browser ({e}); open the URL above yourself.");
+    }
+}
+
 fn print_instructions(session: &str, s: &LoginStarted, why: &str) {
     let mut out = std::io::stdout().lock();
     let joined = if s.joined {
@@ -124,4 +171,45 @@ fn print_instructions(session: &str, s: &LoginStarted, why: &str) {
         let _ = writeln!(out, "Open {url}");
     }
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_choice_table() {
+        let desktop = Env::from_pairs([("DISPLAY", ":0")]);
+        for (device, env, container, flow) in [
+            (false, desktop.clone(), false, LoginFlow::AuthorizationCode),
+            (true, desktop.clone(), false, LoginFlow::DeviceCode),
+            (
+                false,
+                desktop
+                    .clone()
+                    .with("SSH_CONNECTION", "10.0.0.1 2 10.0.0.2 22"),
+                false,
+                LoginFlow::DeviceCode,
+            ),
+            (false, desktop.clone(), true, LoginFlow::AuthorizationCode),
+            (false, Env::default(), true, LoginFlow::DeviceCode),
+            (
+                false,
+                Env::from_pairs([("WAYLAND_DISPLAY", "wayland-0")]),
+                false,
+                LoginFlow::AuthorizationCode,
+            ),
+        ] {
+            assert_eq!(
+                choose_flow(device, &env, container).0,
+                flow,
+                "{env:?} container={container}"
+            );
+        }
+        if cfg!(target_os = "linux") {
+            let (flow, why) = choose_flow(false, &Env::default(), false);
+            assert_eq!(flow, LoginFlow::DeviceCode);
+            assert!(why.contains("DISPLAY"));
+        }
+    }
 }

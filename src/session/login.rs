@@ -178,3 +178,220 @@ async fn device_login_inner(ctx: &LoginCtx) -> LoginOutcome {
         ctx.clock.sleep_until(next).await;
     }
 }
+
+/// How long an authorization-code login waits for the browser to come back (the AWS CLI's
+/// limit, WIRE.md §4.4).
+pub(super) const PKCE_LOGIN_LIFETIME: Duration = Duration::from_secs(600);
+const CALLBACK_PATH: &str = "/oauth/callback";
+
+/// The registration spec of the authorization-code flow (WIRE.md §4.2): its own client,
+/// never shared with the device flow.
+pub(super) fn pkce_spec(
+    endpoint: &str,
+    region: &str,
+    scopes: &[String],
+    start_url: &str,
+) -> RegistrationSpec {
+    RegistrationSpec {
+        endpoint: endpoint.to_string(),
+        region: region.to_string(),
+        scopes: scopes.to_vec(),
+        grant_types: vec![
+            crate::oidc::GRANT_AUTHORIZATION_CODE.to_string(),
+            GRANT_REFRESH_TOKEN.to_string(),
+        ],
+        redirect_uris: Some(vec![format!("http://127.0.0.1{CALLBACK_PATH}")]),
+        issuer_url: Some(start_url.to_string()),
+    }
+}
+
+/// Runs an authorization-code + PKCE login: listener on 127.0.0.1 first, then `Started`
+/// (the caller opens the browser), then the callback, the state check and the exchange.
+pub(super) async fn pkce_login(ctx: LoginCtx, entropy: Arc<dyn crate::entropy::Entropy>) {
+    let outcome = pkce_login_inner(&ctx, entropy.as_ref()).await;
+    ctx.send(LoginEvent::Finished(outcome)).await;
+}
+
+/// What the browser brought back to the callback.
+enum Callback {
+    Code(String),
+    Error(String),
+}
+
+async fn pkce_login_inner(ctx: &LoginCtx, entropy: &dyn crate::entropy::Entropy) -> LoginOutcome {
+    let spec = pkce_spec(&ctx.spec_endpoint, &ctx.region, &ctx.scopes, &ctx.start_url);
+    let client = match ctx
+        .registrations
+        .get_or_register(
+            ctx.oidc.as_ref(),
+            &spec,
+            ctx.clock.now(),
+            ctx.reregistration_margin,
+        )
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return LoginOutcome::Failed(e),
+    };
+    // Bound before anything can open the browser, and only on loopback.
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", 0)).await {
+        Ok(l) => l,
+        Err(e) => {
+            return LoginOutcome::Failed(format!(
+                "cannot listen for the browser's callback on 127.0.0.1: {e}"
+            ));
+        }
+    };
+    let port = match listener.local_addr() {
+        Ok(a) => a.port(),
+        Err(e) => return LoginOutcome::Failed(format!("cannot read the callback port: {e}")),
+    };
+    let redirect_uri = format!("http://127.0.0.1:{port}{CALLBACK_PATH}");
+    let verifier = crate::secret::Secret::new(entropy.token(64));
+    let state = entropy.token(32);
+    let challenge = crate::oidc::pkce::challenge_s256(verifier.expose());
+    let authorize_url = ctx.oidc.authorize_url(
+        &client.client_id,
+        &redirect_uri,
+        &state,
+        &ctx.scopes,
+        &challenge,
+    );
+    let expires_at = ctx.clock.now() + PKCE_LOGIN_LIFETIME;
+    ctx.send(LoginEvent::Started(LoginStarted {
+        login_id: ctx.login_id.clone(),
+        flow: LoginFlow::AuthorizationCode,
+        verification_uri: None,
+        verification_uri_complete: None,
+        user_code: None,
+        authorize_url: Some(authorize_url.to_string()),
+        expires_at,
+        joined: false,
+    }))
+    .await;
+    tracing::info!(login_id = %ctx.login_id, port, %expires_at, "authorization-code login started; waiting for the browser");
+
+    let (tx, mut rx) = mpsc::channel::<Callback>(1);
+    let deadline = ctx.clock.sleep_until(expires_at);
+    tokio::pin!(deadline);
+    let result = loop {
+        tokio::select! {
+            () = &mut deadline => break Err(LoginOutcome::Expired("no answer from the browser in time; run `sso-agent login` again".into())),
+            Some(cb) = rx.recv() => break Ok(cb),
+            conn = listener.accept() => {
+                let Ok((stream, _)) = conn else { continue };
+                let (tx, state) = (tx.clone(), state.clone());
+                let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let (tx, state) = (tx.clone(), state.clone());
+                    async move { Ok::<_, std::convert::Infallible>(callback_page(&req, &state, &tx)) }
+                });
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        }
+    };
+    drop(listener); // the listener closes when the login ends
+    let code = match result {
+        Err(outcome) => return outcome,
+        Ok(Callback::Error(e)) if e == "access_denied" => {
+            return LoginOutcome::Denied("the login was denied in the browser".into());
+        }
+        Ok(Callback::Error(e)) => {
+            return LoginOutcome::Failed(format!("the browser returned an error: {e}"));
+        }
+        Ok(Callback::Code(c)) => crate::secret::Secret::new(c),
+    };
+    let issued_at = ctx.clock.now();
+    let req = CreateTokenRequest::authorization_code(
+        &client.client_id,
+        &client.client_secret,
+        &code,
+        &redirect_uri,
+        &verifier,
+    );
+    match ctx.oidc.create_token(req).await {
+        Ok(token) => LoginOutcome::Succeeded {
+            token: Box::new(token),
+            client,
+            issued_at,
+        },
+        Err(e @ OidcError::ExpiredToken { .. }) => {
+            LoginOutcome::Expired(format!("the authorization expired ({e})"))
+        }
+        Err(e @ OidcError::AccessDenied { .. }) => {
+            LoginOutcome::Denied(format!("the login was denied ({e})"))
+        }
+        Err(e) => LoginOutcome::Failed(format!("exchanging the authorization code failed: {e}")),
+    }
+}
+
+/// Answers one request to the callback listener: checks the path and `state`, passes a
+/// valid answer on, and tells the person in the browser what happened.
+fn callback_page(
+    req: &http::Request<hyper::body::Incoming>,
+    expected_state: &str,
+    tx: &mpsc::Sender<Callback>,
+) -> http::Response<http_body_util::Full<bytes::Bytes>> {
+    let page = |status: u16, title: &str, text: &str| {
+        let body = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>sso-agent</title></head><body style=\"font-family:sans-serif;margin:3em\"><h1>{title}</h1><p>{text}</p></body></html>"
+        );
+        let mut r = http::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+        *r.status_mut() =
+            http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        r.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+        r
+    };
+    if req.uri().path() != CALLBACK_PATH {
+        return page(
+            404,
+            "Not found",
+            "This address only receives the sign-in callback.",
+        );
+    }
+    let q: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    if q.get("state").map(String::as_str) != Some(expected_state) {
+        tracing::warn!("login callback with a wrong or missing state; ignored");
+        return page(
+            400,
+            "Sign-in not accepted",
+            "This answer does not belong to the pending sign-in (state mismatch). Start the login again from your terminal.",
+        );
+    }
+    if let Some(err) = q.get("error") {
+        let _ = tx.try_send(Callback::Error(err.clone()));
+        return page(
+            200,
+            "Sign-in cancelled",
+            "The sign-in was not completed. You can close this tab.",
+        );
+    }
+    match q.get("code") {
+        Some(code) if !code.is_empty() => {
+            let _ = tx.try_send(Callback::Code(code.clone()));
+            page(
+                200,
+                "Signed in",
+                "sso-agent has your sign-in. You can close this tab and return to the terminal.",
+            )
+        }
+        _ => page(
+            400,
+            "Sign-in not accepted",
+            "The callback carried no authorization code.",
+        ),
+    }
+}

@@ -183,6 +183,7 @@ pub(super) fn spawn(
         refreshing: false,
         generation: 0,
         registration: None,
+        registration_flow: LoginFlow::DeviceCode,
         reregister_retry_at: None,
         login: None,
         status_tx,
@@ -200,6 +201,7 @@ pub(super) fn spawn(
 
 struct PendingLogin {
     id: String,
+    flow: LoginFlow,
     started: Option<LoginStarted>,
     /// Callers of `start_login` waiting for the verification details.
     waiters: Vec<Reply<LoginStarted>>,
@@ -223,6 +225,8 @@ struct Task {
     generation: u64,
     /// The client new logins of this session use (device flow), kept fresh ahead of its lapse.
     registration: Option<ClientRecord>,
+    /// The flow of the last login: its registration is the one kept fresh.
+    registration_flow: LoginFlow,
     reregister_retry_at: Option<OffsetDateTime>,
     login: Option<PendingLogin>,
     status_tx: watch::Sender<SessionStatus>,
@@ -315,12 +319,19 @@ impl Task {
         }
     }
 
-    fn device_spec(&self) -> super::registry::RegistrationSpec {
-        login::device_spec(
-            self.cfg.oidc_endpoint.as_str(),
-            &self.cfg.region,
-            &self.cfg.scopes,
-        )
+    fn registration_spec(&self) -> super::registry::RegistrationSpec {
+        let endpoint = self.cfg.oidc_endpoint.as_str();
+        match self.registration_flow {
+            LoginFlow::DeviceCode => {
+                login::device_spec(endpoint, &self.cfg.region, &self.cfg.scopes)
+            }
+            LoginFlow::AuthorizationCode => login::pkce_spec(
+                endpoint,
+                &self.cfg.region,
+                &self.cfg.scopes,
+                &self.cfg.start_url,
+            ),
+        }
     }
 
     /// When to register a fresh login client: only for sessions in use (tokens held), ahead
@@ -342,7 +353,7 @@ impl Task {
         let (registrations, oidc, spec) = (
             self.registrations.clone(),
             self.oidc.clone(),
-            self.device_spec(),
+            self.registration_spec(),
         );
         let (now, margin) = (self.now(), self.deps.reregistration_margin);
         tracing::info!(session = %self.cfg.name, "the login client's secret lapses soon; registering a fresh one");
@@ -372,7 +383,20 @@ impl Task {
 
     /// Recovers the session from the store (restart safety).
     async fn load(&mut self) {
-        self.registration = self.registrations.peek(&self.device_spec()).await;
+        self.load_record().await;
+        // The flow the stored chain came from picks which login client is kept fresh.
+        if self.record.as_ref().is_some_and(|r| {
+            r.client
+                .grant_types
+                .iter()
+                .any(|g| g == crate::oidc::GRANT_AUTHORIZATION_CODE)
+        }) {
+            self.registration_flow = LoginFlow::AuthorizationCode;
+        }
+        self.registration = self.registrations.peek(&self.registration_spec()).await;
+    }
+
+    async fn load_record(&mut self) {
         match self.deps.store.get(&self.key).await {
             Ok(Some(s)) => match TokenRecord::from_secret(&s) {
                 Ok(rec) => {
@@ -603,12 +627,6 @@ impl Task {
             }
             return;
         }
-        if flow == LoginFlow::AuthorizationCode {
-            let _ = reply.send(Err(SessionError::Internal(
-                "the authorization-code flow is not available yet; use --device-code".into(),
-            )));
-            return;
-        }
         let id = self.deps.entropy.token(16);
         let ctx = LoginCtx {
             login_id: id.clone(),
@@ -623,9 +641,15 @@ impl Task {
             events: events.clone(),
         };
         tracing::info!(session = %self.cfg.name, login_id = %id, flow = flow.as_str(), "starting a login");
-        let task = tokio::spawn(login::device_login(ctx));
+        let task = match flow {
+            LoginFlow::DeviceCode => tokio::spawn(login::device_login(ctx)),
+            LoginFlow::AuthorizationCode => {
+                tokio::spawn(login::pkce_login(ctx, self.deps.entropy.clone()))
+            }
+        };
         self.login = Some(PendingLogin {
             id: id.clone(),
+            flow,
             started: None,
             waiters: vec![reply],
             _task: AbortOnDrop(task),
@@ -679,6 +703,9 @@ impl Task {
                         self.persist(&rec).await;
                         self.generation += 1;
                         self.registration = Some(rec.client.clone());
+                        if let Some(p) = &p {
+                            self.registration_flow = p.flow;
+                        }
                         tracing::info!(session = %self.cfg.name, expires_at = %rec.expires_at, refreshable = rec.refresh_token.is_some(), "login succeeded");
                         self.set_record(rec);
                         self.failures = 0;

@@ -8,6 +8,7 @@
 
 mod api;
 mod lifecycle;
+mod pkce;
 mod reload;
 mod secrets;
 mod service;

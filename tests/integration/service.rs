@@ -81,14 +81,12 @@ async fn install_dry_run_prints_and_touches_nothing() {
         "{}",
         out.stdout
     );
-    assert!(
-        out.stdout.contains(&format!(
+    assert!(out.stdout.contains(&format!(
             "would write {}",
             env.home()
                 .join(".config/systemd/user/sso-agent.service")
                 .display()
-        ))
-    );
+        )));
     assert!(
         out.stdout
             .contains("systemctl --user enable --now sso-agent.socket")
