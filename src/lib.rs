@@ -13,6 +13,7 @@ pub mod entropy;
 pub mod env;
 pub mod oidc;
 pub mod paths;
+pub mod portal;
 pub mod secret;
 pub mod service;
 pub mod session;

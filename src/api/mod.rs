@@ -131,6 +131,10 @@ pub mod paths {
         format!("/v1/sessions/{}/login", enc(session))
     }
 
+    pub fn credentials(profile: &str) -> String {
+        format!("/v1/profiles/{}/credentials", enc(profile))
+    }
+
     pub fn logout(session: &str) -> String {
         format!("/v1/sessions/{}/logout", enc(session))
     }

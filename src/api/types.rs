@@ -172,4 +172,24 @@ pub struct LogoutData {
     pub session: String,
     /// Whether there were tokens to forget.
     pub forgotten: bool,
+    /// How ending the session upstream (portal Logout) went, when it was tried.
+    #[serde(default)]
+    pub upstream_logout: Option<String>,
+}
+
+/// `GET /v1/profiles/{name}/credentials`: role credentials for an SSO profile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsData {
+    pub profile: String,
+    pub session: String,
+    pub account_id: String,
+    pub role_name: String,
+    pub access_key_id: String,
+    #[serde(serialize_with = "crate::secret::serialize_exposed")]
+    pub secret_access_key: Secret,
+    #[serde(serialize_with = "crate::secret::serialize_exposed")]
+    pub session_token: Secret,
+    #[serde(with = "serde_rfc3339")]
+    pub expiration: OffsetDateTime,
 }

@@ -34,6 +34,9 @@ pub async fn logout(args: LogoutArgs, settings: &Settings, env: &Env) -> Result<
         } else {
             eprintln!("{name} had no tokens to forget.");
         }
+        if let Some(upstream) = out.upstream_logout {
+            eprintln!("{name}: {upstream}.");
+        }
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! token that `token` was asked for.
 
 mod client;
+mod credentials;
 mod exit;
 mod install;
 mod login;
@@ -48,6 +49,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Forget a session's tokens (memory and keyring)
     Logout(logout::LogoutArgs),
+    /// Print role credentials for an SSO profile (for credential_process, or --format env)
+    Credentials(credentials::CredentialsArgs),
     /// Install and start the per-user service (systemd user units or a launchd agent)
     Install(install::InstallArgs),
     /// Stop and remove the per-user service
@@ -122,6 +125,11 @@ fn dispatch(cli: Cli, env: Env) -> Result<(), Failure> {
         Command::Logout(args) => {
             client_rt()?.block_on(logout::logout(args, &settings(&flags, &env)?, &env))
         }
+        Command::Credentials(args) => client_rt()?.block_on(credentials::credentials(
+            args,
+            &settings(&flags, &env)?,
+            &env,
+        )),
         Command::Install(args) => install::install(args, &settings(&flags, &env)?, &env),
         Command::Uninstall(args) => install::uninstall(args, &settings(&flags, &env)?, &env),
     }

@@ -63,40 +63,37 @@ async fn run_async(
     let store = store::open(settings.store).await;
     let http = crate::oidc::http_client()
         .map_err(|e| Failure::new(Exit::Error, format!("cannot build the HTTPS client: {e}")))?;
+    let factory = Arc::new(HttpOidcFactory::new(http));
+    let aws_cli_cache = if settings.export_aws_cli_cache {
+        let dir = crate::paths::aws_sso_cache_dir(&env);
+        if dir.is_none() {
+            tracing::warn!("export_aws_cli_cache is on but HOME is not set; not exporting");
+        }
+        dir
+    } else {
+        None
+    };
     let deps = Deps {
         clock: clock.clone(),
         entropy: Arc::new(OsEntropy),
         store: store.clone(),
-        oidc: Arc::new(HttpOidcFactory::new(http)),
+        oidc: factory.clone(),
+        portal: factory,
         refresh_margin: settings.refresh_margin,
         reregistration_margin: settings.reregistration_margin,
-    };
-    let manager = Arc::new(Manager::new(deps));
-    let config_error = match config::load_aws_config(&settings.aws_config_file) {
-        Ok(aws) => {
-            let (sessions, problems) = daemon::sessions_from(&aws, &env);
-            for p in &problems {
-                tracing::error!(problem = %p, "session left out");
-            }
-            if sessions.is_empty() {
-                tracing::warn!(file = %settings.aws_config_file.display(), "no [sso-session] is configured; add one and restart");
-            }
-            manager.apply(sessions);
-            (!problems.is_empty()).then(|| problems.join("; "))
-        }
-        Err(e) => {
-            tracing::error!(file = %settings.aws_config_file.display(), error = %e, "the AWS config does not load; no sessions");
-            Some(e.to_string())
-        }
+        aws_cli_cache,
     };
     let state = Arc::new(AppState {
-        manager,
+        manager: Arc::new(Manager::new(deps)),
         store,
         started_at: clock.now(),
         socket: settings.socket.display().to_string(),
         config_file: settings.aws_config_file.display().to_string(),
-        config_error: RwLock::new(config_error),
+        config_error: RwLock::new(None),
+        aws: RwLock::new(config::AwsConfig::default()),
     });
+    // The same load-validate-apply pipeline as a live reload.
+    daemon::reload::reload(&settings.aws_config_file, &env, &state);
 
     let _watcher = daemon::reload::watch(settings.aws_config_file.clone(), env, state.clone());
 

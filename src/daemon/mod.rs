@@ -48,6 +48,7 @@ pub fn sessions_from(aws: &AwsConfig, env: &Env) -> (Vec<SessionConfig>, Vec<Str
                 region: s.region.clone(),
                 scopes: s.scopes.clone(),
                 oidc_endpoint: ep.oidc,
+                portal_endpoint: ep.portal,
             }),
             Err(e) => problems.push(format!("{}: [sso-session {}]: {e}", s.location, s.name)),
         }

@@ -70,8 +70,12 @@ pub fn reload(file: &Path, env: &Env, state: &AppState) {
             for p in &problems {
                 tracing::error!(problem = %p, "session left out");
             }
-            tracing::info!(file = %file.display(), sessions = sessions.len(), "configuration reloaded");
+            if sessions.is_empty() {
+                tracing::warn!(file = %file.display(), "no [sso-session] is configured; add one (it is picked up without a restart)");
+            }
+            tracing::info!(file = %file.display(), sessions = sessions.len(), "configuration loaded");
             state.manager.apply(sessions);
+            *state.aws.write().unwrap_or_else(|p| p.into_inner()) = aws;
             *state
                 .config_error
                 .write()
@@ -79,7 +83,7 @@ pub fn reload(file: &Path, env: &Env, state: &AppState) {
                 (!problems.is_empty()).then(|| problems.join("; "));
         }
         Err(e) => {
-            tracing::error!(file = %file.display(), error = %e, "the changed AWS config does not load; keeping the last good one");
+            tracing::error!(file = %file.display(), error = %e, "the AWS config does not load; keeping the last good configuration");
             *state
                 .config_error
                 .write()

@@ -20,6 +20,8 @@ use crate::store::SecretStore;
 pub const MAX_BODY: usize = 16 * 1024;
 /// Time allowed to receive a request body once the headers are in.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest `minValidity` (a year; no SSO token lives that long, so larger is a typo).
+pub const MAX_MIN_VALIDITY: Duration = Duration::from_secs(366 * 86400);
 /// Longest `wait` a caller may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(3600);
 
@@ -31,6 +33,8 @@ pub struct AppState {
     pub socket: String,
     pub config_file: String,
     pub config_error: RwLock<Option<String>>,
+    /// The last good AWS config (profiles name role credentials).
+    pub aws: RwLock<crate::config::AwsConfig>,
 }
 
 pub type Resp = Response<Full<Bytes>>;
@@ -43,6 +47,7 @@ pub fn error_code(e: &SessionError) -> ErrorCode {
         SessionError::Upstream(_) => ErrorCode::UpstreamError,
         SessionError::Timeout(_) => ErrorCode::Timeout,
         SessionError::Store(_) => ErrorCode::StoreUnavailable,
+        SessionError::Forbidden(_) => ErrorCode::Forbidden,
         SessionError::Internal(_) => ErrorCode::Internal,
     }
 }
@@ -109,6 +114,10 @@ where
             Method::GET => ok(status(state)),
             _ => not_allowed(method, path, "GET"),
         },
+        ["", "v1", "profiles", name, "credentials"] => match *method {
+            Method::GET => credentials(state, name).await,
+            _ => not_allowed(method, path, "GET"),
+        },
         ["", "v1", "sessions", name, action] => {
             let name = match percent_encoding::percent_decode_str(name).decode_utf8() {
                 Ok(n) => n.into_owned(),
@@ -172,11 +181,52 @@ where
     }
 }
 
+async fn credentials(state: &AppState, raw_name: &str) -> Resp {
+    let name = match percent_encoding::percent_decode_str(raw_name).decode_utf8() {
+        Ok(n) => n.into_owned(),
+        Err(_) => {
+            return error(
+                ErrorCode::ValidationError,
+                "the profile name is not valid UTF-8",
+            );
+        }
+    };
+    let target = state
+        .aws
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .profile_credentials(&name);
+    let target = match target {
+        Ok(t) => t,
+        Err(e) => return error(ErrorCode::NotFound, e.to_string()),
+    };
+    let Some(session) = state.manager.get(&target.session) else {
+        return unknown_session(state, &target.session);
+    };
+    match session
+        .role_credentials(&target.account_id, &target.role_name)
+        .await
+    {
+        Ok(c) => ok(crate::api::CredentialsData {
+            profile: name,
+            session: target.session,
+            account_id: target.account_id,
+            role_name: target.role_name,
+            access_key_id: c.access_key_id,
+            secret_access_key: c.secret_access_key,
+            session_token: c.session_token,
+            expiration: c.expiration,
+        }),
+        Err(e) => session_error(e),
+    }
+}
+
 async fn logout(session: &SessionHandle, name: &str) -> Resp {
     match session.logout().await {
-        Ok(forgotten) => ok(LogoutData {
+        Ok((forgotten, upstream_logout)) => ok(LogoutData {
             session: name.to_string(),
             forgotten,
+            upstream_logout,
         }),
         Err(e) => session_error(e),
     }
@@ -294,7 +344,15 @@ impl Params {
                     .map_err(|_| format!("{what} must be a whole number of seconds, not `{v}`"))
             };
             match k.as_ref() {
-                "minValidity" => p.min_validity = secs("minValidity")?,
+                "minValidity" => {
+                    p.min_validity = secs("minValidity")?;
+                    if p.min_validity > MAX_MIN_VALIDITY {
+                        return Err(format!(
+                            "minValidity may be at most {} seconds",
+                            MAX_MIN_VALIDITY.as_secs()
+                        ));
+                    }
+                }
                 "wait" => {
                     p.wait = secs("wait")?;
                     if p.wait > MAX_WAIT {

@@ -56,8 +56,25 @@ pub struct Deps {
     pub entropy: Arc<dyn Entropy>,
     pub store: Arc<dyn SecretStore>,
     pub oidc: Arc<dyn OidcFactory>,
+    pub portal: Arc<dyn PortalFactory>,
     pub refresh_margin: Duration,
     pub reregistration_margin: Duration,
+    /// The AWS CLI token cache directory, when the user opted into exporting to it.
+    pub aws_cli_cache: Option<std::path::PathBuf>,
+}
+
+/// Builds a portal client for an endpoint (tests inject a scripted one).
+pub trait PortalFactory: Send + Sync + 'static {
+    fn for_endpoint(&self, endpoint: &Url) -> Arc<dyn crate::portal::Portal>;
+}
+
+impl PortalFactory for HttpOidcFactory {
+    fn for_endpoint(&self, endpoint: &Url) -> Arc<dyn crate::portal::Portal> {
+        Arc::new(crate::portal::HttpPortal::new(
+            self.http.clone(),
+            endpoint.clone(),
+        ))
+    }
 }
 
 /// One configured `[sso-session]`, validated, with its resolved OIDC endpoint.
@@ -68,6 +85,7 @@ pub struct SessionConfig {
     pub region: String,
     pub scopes: Vec<String>,
     pub oidc_endpoint: Url,
+    pub portal_endpoint: Url,
 }
 
 /// Why a session could not answer. Cloneable: one refresh result goes to every waiter.
@@ -86,6 +104,8 @@ pub enum SessionError {
     Timeout(String),
     #[error("{0}")]
     Store(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Internal(String),
 }

@@ -15,11 +15,35 @@ use crate::api::{
 };
 use crate::clock::BoxFuture;
 use crate::oidc::{CreateTokenRequest, Oidc, OidcError, TokenResponse};
+use crate::portal::{Portal, PortalError, RoleCredentials};
+use crate::secret::Secret;
 use crate::store::records::{ClientRecord, RECORD_VERSION, TokenRecord, token_key};
 
 use super::login::{self, LoginCtx, LoginEvent, LoginOutcome};
 use super::registry::Registrations;
 use super::{Deps, SessionConfig, SessionError, policy};
+
+/// Role credentials are handed out with at least this much left (botocore re-runs
+/// `credential_process` on every call below 15 minutes, WIRE.md §8.1).
+const ROLE_CREDENTIALS_MARGIN: Duration = Duration::from_secs(15 * 60 + 60);
+
+/// One slot per (account, role): the cached credentials behind an async lock, so concurrent
+/// askers share one portal call.
+type RoleSlot = Arc<tokio::sync::Mutex<Option<RoleCredentials>>>;
+
+#[derive(Default)]
+struct RoleSlots(std::sync::Mutex<std::collections::HashMap<(String, String), RoleSlot>>);
+
+impl RoleSlots {
+    fn slot(&self, account: &str, role: &str) -> RoleSlot {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((account.to_string(), role.to_string()))
+            .or_default()
+            .clone()
+    }
+}
 
 /// Tokens that expire within this skew are treated as expired (clock drift, transit time).
 const EXPIRY_SKEW: Duration = Duration::from_secs(5);
@@ -29,6 +53,8 @@ type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
 enum Command {
     Token {
         min_validity: Duration,
+        /// Refresh even if the token is still valid (the portal rejected it).
+        force: bool,
         reply: Reply<TokenData>,
     },
     Login {
@@ -36,13 +62,17 @@ enum Command {
         reply: Reply<LoginStarted>,
     },
     Logout {
-        reply: Reply<bool>,
+        /// Whether there were tokens, and the access token to end upstream if still valid.
+        reply: Reply<(bool, Option<Secret>)>,
     },
 }
 
 /// Cheap to clone; the way routes talk to a session. Dropping every handle stops the task.
 #[derive(Clone)]
 pub struct SessionHandle {
+    portal: Arc<dyn Portal>,
+    roles: Arc<RoleSlots>,
+    clock: Arc<dyn crate::clock::Clock>,
     config: Arc<SessionConfig>,
     tx: mpsc::Sender<Command>,
     status: watch::Receiver<SessionStatus>,
@@ -96,6 +126,7 @@ impl SessionHandle {
             match self
                 .ask(|reply| Command::Token {
                     min_validity,
+                    force: false,
                     reply,
                 })
                 .await
@@ -111,6 +142,7 @@ impl SessionHandle {
                         return self
                             .ask(|reply| Command::Token {
                                 min_validity,
+                                force: false,
                                 reply,
                             })
                             .await;
@@ -136,8 +168,74 @@ impl SessionHandle {
         rx.borrow().clone()
     }
 
-    pub async fn logout(&self) -> Result<bool, SessionError> {
-        self.ask(|reply| Command::Logout { reply }).await
+    /// A fresh token even if the current one is still valid (after the portal rejected it).
+    pub async fn refreshed_token(&self) -> Result<TokenData, SessionError> {
+        self.ask(|reply| Command::Token {
+            min_validity: Duration::ZERO,
+            force: true,
+            reply,
+        })
+        .await
+    }
+
+    /// Forgets the tokens (memory, keyring, exported cache), then ends the session upstream
+    /// (portal Logout, best effort). Returns whether there were tokens and how the upstream
+    /// logout went, if it was tried.
+    pub async fn logout(&self) -> Result<(bool, Option<String>), SessionError> {
+        let (had, token) = self.ask(|reply| Command::Logout { reply }).await?;
+        let Some(token) = token else {
+            return Ok((had, None));
+        };
+        let upstream = match self.portal.logout(&token).await {
+            Ok(()) => "ended upstream".to_string(),
+            Err(e) => {
+                tracing::warn!(session = %self.config.name, error = %e, "upstream logout failed");
+                format!("upstream logout failed: {e}")
+            }
+        };
+        Ok((had, Some(upstream)))
+    }
+
+    /// Role credentials for `account_id`/`role_name`, cached until 15 minutes before they
+    /// expire; one portal call per (account, role) at a time. A portal 401 causes one token
+    /// refresh and one retry.
+    pub async fn role_credentials(
+        &self,
+        account_id: &str,
+        role_name: &str,
+    ) -> Result<RoleCredentials, SessionError> {
+        let slot = self.roles.slot(account_id, role_name);
+        let mut cached = slot.lock().await;
+        let now = self.clock.now();
+        if let Some(c) = cached
+            .as_ref()
+            .filter(|c| c.expiration > now + ROLE_CREDENTIALS_MARGIN)
+        {
+            return Ok(c.clone());
+        }
+        let token = self.token(Duration::from_secs(60), Duration::ZERO).await?;
+        let mut result = self
+            .portal
+            .get_role_credentials(&token.access_token, account_id, role_name)
+            .await;
+        if matches!(result, Err(PortalError::Unauthorized { .. })) {
+            tracing::info!(session = %self.config.name, "the portal rejected the access token; refreshing once");
+            let token = self.refreshed_token().await?;
+            result = self
+                .portal
+                .get_role_credentials(&token.access_token, account_id, role_name)
+                .await;
+        }
+        let creds = result.map_err(|e| match e {
+            PortalError::Unauthorized { .. } => SessionError::LoginRequired(self.config.name.clone()),
+            PortalError::Forbidden { message } | PortalError::ResourceNotFound { message } => SessionError::Forbidden(format!(
+                "no access to role {role_name} in account {account_id} for session {}: {message}; check sso_account_id and sso_role_name",
+                self.config.name
+            )),
+            other => SessionError::Upstream(format!("GetRoleCredentials failed: {other}")),
+        })?;
+        *cached = Some(creds.clone());
+        Ok(creds)
     }
 }
 
@@ -168,6 +266,8 @@ pub(super) fn spawn(
         expires_at: None,
     });
     let oidc = deps.oidc.for_endpoint(&cfg.oidc_endpoint);
+    let portal = deps.portal.for_endpoint(&cfg.portal_endpoint);
+    let clock = deps.clock.clone();
     let config = Arc::new(cfg);
     let task = Task {
         key: token_key(&config.name, &config.start_url, &config.region),
@@ -191,6 +291,9 @@ pub(super) fn spawn(
     };
     let handle = tokio::spawn(task.run(rx));
     SessionHandle {
+        portal,
+        roles: Arc::new(RoleSlots::default()),
+        clock,
         config,
         tx,
         status: status_rx,
@@ -269,8 +372,9 @@ impl Task {
                 cmd = commands.recv() => {
                     let Some(cmd) = cmd else { break };
                     match cmd {
-                        Command::Token { min_validity, reply } => {
-                            match self.answer(min_validity) {
+                        Command::Token { min_validity, force, reply } => {
+                            let answer = if force && self.refreshable() { Answer::AfterRefresh } else { self.answer(min_validity) };
+                            match answer {
                                 Answer::Now(result) => { let _ = reply.send(result); }
                                 Answer::AfterRefresh => {
                                     waiters.push((min_validity, reply));
@@ -427,7 +531,11 @@ impl Task {
 
     fn valid_token(&self, min_validity: Duration) -> Option<&TokenRecord> {
         let rec = self.record.as_ref()?;
-        (rec.expires_at > self.now() + min_validity.max(EXPIRY_SKEW)).then_some(rec)
+        // A huge minValidity must not overflow the date arithmetic: it is simply not met.
+        let needed = self
+            .now()
+            .checked_add(time::Duration::try_from(min_validity.max(EXPIRY_SKEW)).ok()?)?;
+        (rec.expires_at > needed).then_some(rec)
     }
 
     /// Whether the refresh chain can go on: a refresh token and a client that has not lapsed.
@@ -606,6 +714,23 @@ impl Task {
             tracing::error!(session = %self.cfg.name, error = %e, "could not persist tokens; they live in memory only");
             self.last_error = Some(format!("could not save tokens to the store: {e}"));
         }
+        if let Some(dir) = &self.deps.aws_cli_cache {
+            match crate::store::aws_cache::write(
+                dir,
+                &self.cfg.name,
+                &self.cfg.start_url,
+                &self.cfg.region,
+                &rec.access_token,
+                rec.expires_at,
+            ) {
+                Ok(path) => {
+                    tracing::debug!(session = %self.cfg.name, path = %path.display(), "exported the token for the AWS CLI")
+                }
+                Err(e) => {
+                    tracing::warn!(session = %self.cfg.name, error = %e, "could not export the token for the AWS CLI")
+                }
+            }
+        }
     }
 
     fn start_login(
@@ -742,7 +867,7 @@ impl Task {
         }
     }
 
-    async fn logout(&mut self) -> Result<bool, SessionError> {
+    async fn logout(&mut self) -> Result<(bool, Option<Secret>), SessionError> {
         if let Some(p) = self.login.take() {
             self.login_tx.send_replace(LoginStatus {
                 login_id: Some(p.id),
@@ -751,8 +876,16 @@ impl Task {
                 expires_at: None,
             });
         }
+        let upstream_token = self
+            .valid_token(Duration::ZERO)
+            .map(|r| r.access_token.clone());
         let had = self.record.take().is_some();
         self.generation += 1;
+        if let Some(dir) = &self.deps.aws_cli_cache
+            && let Err(e) = crate::store::aws_cache::remove(dir, &self.cfg.name)
+        {
+            tracing::warn!(session = %self.cfg.name, error = %e, "could not remove the exported AWS CLI token");
+        }
         self.failures = 0;
         self.retry_at = None;
         self.last_error = None;
@@ -762,7 +895,7 @@ impl Task {
             ))
         })?;
         tracing::info!(session = %self.cfg.name, had_tokens = had, "logged out");
-        Ok(had)
+        Ok((had, upstream_token))
     }
 
     fn state(&self) -> SessionState {

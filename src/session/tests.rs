@@ -138,6 +138,61 @@ impl OidcFactory for Factory {
     }
 }
 
+/// A portal that rejects the first `reject` calls with 401, then hands out credentials.
+#[derive(Default)]
+struct PortalStub {
+    reject: AtomicUsize,
+    calls: AtomicUsize,
+    tokens: Mutex<Vec<String>>,
+}
+
+impl crate::portal::Portal for PortalStub {
+    fn get_role_credentials(
+        &self,
+        token: &Secret,
+        _a: &str,
+        _r: &str,
+    ) -> BoxFuture<'_, Result<crate::portal::RoleCredentials, crate::portal::PortalError>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.tokens.lock().unwrap().push(token.expose().to_string());
+        let reject = self.reject.load(Ordering::SeqCst) > 0;
+        if reject {
+            self.reject.fetch_sub(1, Ordering::SeqCst);
+        }
+        Box::pin(async move {
+            if reject {
+                return Err(crate::portal::PortalError::Unauthorized {
+                    message: "Session token not found or invalid".into(),
+                });
+            }
+            Ok(crate::portal::RoleCredentials {
+                access_key_id: "ASIA1".into(),
+                secret_access_key: Secret::new("sak"),
+                session_token: Secret::new("st"),
+                expiration: T0 + 60 * MIN,
+            })
+        })
+    }
+
+    fn logout(&self, _t: &Secret) -> BoxFuture<'_, Result<(), crate::portal::PortalError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+struct SharedPortal(Arc<PortalStub>);
+
+impl PortalFactory for SharedPortal {
+    fn for_endpoint(&self, _e: &Url) -> Arc<dyn crate::portal::Portal> {
+        self.0.clone()
+    }
+}
+
+impl PortalFactory for PortalStub {
+    fn for_endpoint(&self, _e: &Url) -> Arc<dyn crate::portal::Portal> {
+        Arc::new(PortalStub::default())
+    }
+}
+
 struct Harness {
     oidc: Arc<Scripted>,
     store: Arc<MemoryStore>,
@@ -152,6 +207,7 @@ fn config() -> SessionConfig {
         region: "us-east-1".into(),
         scopes: vec!["sso:account:access".into()],
         oidc_endpoint: Url::parse("http://127.0.0.1:1").unwrap(),
+        portal_endpoint: Url::parse("http://127.0.0.1:2").unwrap(),
     }
 }
 
@@ -199,6 +255,8 @@ async fn harness(record: Option<TokenRecord>, script: TokenScript) -> Harness {
         entropy: Arc::new(SeededEntropy::new(1)),
         store: store.clone(),
         oidc: Arc::new(Factory(oidc.clone())),
+        portal: Arc::new(PortalStub::default()),
+        aws_cli_cache: None,
         refresh_margin: 10 * MIN,
         reregistration_margin: Duration::from_secs(7 * 86400),
     });
@@ -467,6 +525,8 @@ async fn reregisters_before_the_login_client_lapses_once_per_margin() {
         entropy: Arc::new(SeededEntropy::new(1)),
         store: store.clone(),
         oidc: Arc::new(Factory(oidc.clone())),
+        portal: Arc::new(PortalStub::default()),
+        aws_cli_cache: None,
         refresh_margin: 10 * MIN,
         reregistration_margin: 2 * MIN,
     });
@@ -510,4 +570,49 @@ async fn reregisters_before_the_login_client_lapses_once_per_margin() {
     );
     let fresh = ClientRecord::from_secret(&store.get(&key).await.unwrap().unwrap()).unwrap();
     assert_eq!(fresh.client_id, "cid-1");
+}
+
+#[tokio::test(start_paused = true)]
+async fn role_credentials_refresh_once_on_401_and_are_cached() {
+    let clock = Arc::new(TestClock::new(T0));
+    let oidc = Scripted::new(clock.clone(), rotating());
+    let store = Arc::new(MemoryStore::new());
+    let c = config();
+    store
+        .set(
+            &token_key(&c.name, &c.start_url, &c.region),
+            stored(60 * MIN, Some("rt-0")).to_secret().unwrap(),
+        )
+        .await
+        .unwrap();
+    let portal = Arc::new(PortalStub::default());
+    portal.reject.store(1, Ordering::SeqCst);
+    let manager = Manager::new(Deps {
+        clock,
+        entropy: Arc::new(SeededEntropy::new(1)),
+        store,
+        oidc: Arc::new(Factory(oidc.clone())),
+        portal: Arc::new(SharedPortal(portal.clone())),
+        aws_cli_cache: None,
+        refresh_margin: 10 * MIN,
+        reregistration_margin: Duration::from_secs(7 * 86400),
+    });
+    manager.apply(vec![c]);
+    let h = manager.get("corp").unwrap();
+    let creds = h.role_credentials("111122223333", "Admin").await.unwrap();
+    assert_eq!(creds.access_key_id, "ASIA1");
+    assert_eq!(oidc.calls(), 1, "one refresh after the 401");
+    assert_eq!(
+        *portal.tokens.lock().unwrap(),
+        ["at-0", "at-1"],
+        "retried with the refreshed token"
+    );
+    // cached: no portal call while more than 15 minutes remain
+    tokio::time::advance(30 * MIN).await;
+    h.role_credentials("111122223333", "Admin").await.unwrap();
+    assert_eq!(portal.calls.load(Ordering::SeqCst), 2);
+    // under 15 minutes left: fetched again
+    tokio::time::advance(20 * MIN).await;
+    h.role_credentials("111122223333", "Admin").await.unwrap();
+    assert_eq!(portal.calls.load(Ordering::SeqCst), 3);
 }

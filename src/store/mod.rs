@@ -3,6 +3,7 @@
 //! (see `records`), written in one call, so a reader never sees half an update.
 //! Must not: interpret records, or put a secret in an error message.
 
+pub mod aws_cache;
 pub mod keyring;
 pub mod memory;
 pub mod records;

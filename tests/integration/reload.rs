@@ -22,7 +22,7 @@ async fn config_changes_apply_live_and_broken_files_keep_the_old() {
         ),
     );
     assert!(
-        d.log.wait_for("configuration reloaded").await,
+        d.log.wait_for_n("configuration loaded", 2).await,
         "{}",
         d.log.text()
     );
@@ -40,7 +40,7 @@ async fn config_changes_apply_live_and_broken_files_keep_the_old() {
         "[sso-session corp]\nsso_start_url = https://x\n[broken\n",
     );
     assert!(
-        d.log.wait_for("keeping the last good one").await,
+        d.log.wait_for("keeping the last good configuration").await,
         "{}",
         d.log.text()
     );

@@ -47,6 +47,11 @@ impl Log {
 
     /// Waits for a line containing `needle` (an event, not a sleep).
     pub async fn wait_for(&self, needle: &str) -> bool {
+        self.wait_for_n(needle, 1).await
+    }
+
+    /// Waits until `n` lines contain `needle`.
+    pub async fn wait_for_n(&self, needle: &str, n: usize) -> bool {
         let fut = async {
             loop {
                 let notified = self.notify.notified();
@@ -55,7 +60,9 @@ impl Log {
                     .lock()
                     .unwrap()
                     .iter()
-                    .any(|l| l.contains(needle))
+                    .filter(|l| l.contains(needle))
+                    .count()
+                    >= n
                 {
                     return;
                 }
