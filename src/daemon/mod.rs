@@ -26,7 +26,7 @@ use crate::session::SessionConfig;
 pub use listener::{BindError, Bound, bind};
 pub use routes::AppState;
 
-/// Most connections served at once; more are closed at accept so they cannot starve others.
+/// Most connections served at once; more wait in the listen backlog until one ends.
 pub const MAX_CONNECTIONS: usize = 512;
 /// Time a client has to send a request's headers (slowloris bound).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -81,6 +81,25 @@ pub async fn serve(
     tracing::info!(socket = %path.display(), "serving");
     tokio::pin!(shutdown);
     loop {
+        // A slot first, then accept: at the cap, new clients wait in the kernel's listen
+        // backlog (no file descriptor spent) until a connection ends; stalled clients free
+        // their slot at the header timeout, so nobody waits forever.
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                tracing::debug!(
+                    limit = MAX_CONNECTIONS,
+                    "connection limit reached; new clients wait"
+                );
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    p = permits.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                }
+            }
+        };
         let conn = tokio::select! {
             () = &mut shutdown => break,
             conn = listener.accept() => conn,
@@ -91,14 +110,6 @@ pub async fn serve(
                 tracing::warn!(error = %e, "accept failed");
                 continue;
             }
-        };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(
-                limit = MAX_CONNECTIONS,
-                "too many connections; closing a new one"
-            );
-            drop(conn);
-            continue;
         };
         let peer = listener::peer(&conn);
         let allowed = listener::peer_allowed(&peer);

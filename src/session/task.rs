@@ -282,6 +282,7 @@ pub(super) fn spawn(
         retry_at: None,
         refreshing: false,
         generation: 0,
+        expiry_reported: false,
         registration: None,
         registration_flow: LoginFlow::DeviceCode,
         reregister_retry_at: None,
@@ -326,6 +327,8 @@ struct Task {
     refreshing: bool,
     /// Bumped whenever the record is replaced by something other than a refresh.
     generation: u64,
+    /// The expiry of the current token was logged (once per token).
+    expiry_reported: bool,
     /// The client new logins of this session use (device flow), kept fresh ahead of its lapse.
     registration: Option<ClientRecord>,
     /// The flow of the last login: its registration is the one kept fresh.
@@ -411,6 +414,10 @@ impl Task {
                 }
                 Some((id, ev)) = login_events.recv() => self.on_login_event(id, ev).await,
                 () = timer => {
+                    if self.record.as_ref().is_some_and(|r| r.expires_at <= self.now()) && !self.refreshable() && !self.expiry_reported {
+                        self.expiry_reported = true;
+                        tracing::warn!(session = %self.cfg.name, "the access token expired and cannot be refreshed; run `sso-agent login {}`", self.cfg.name);
+                    }
                     if in_flight.is_none() && self.wants_refresh() {
                         in_flight = self.start_refresh("scheduled");
                     }
@@ -521,6 +528,7 @@ impl Task {
     }
 
     fn set_record(&mut self, rec: TokenRecord) {
+        self.expiry_reported = false;
         self.jitter = self.deps.entropy.fraction();
         self.record = Some(rec);
     }

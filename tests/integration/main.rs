@@ -10,6 +10,7 @@ mod api;
 mod interop;
 mod lifecycle;
 mod pkce;
+mod refresh;
 mod reload;
 mod secrets;
 mod service;

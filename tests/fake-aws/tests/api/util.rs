@@ -87,6 +87,7 @@ pub fn quick() -> FakeConfig {
 impl Api {
     pub async fn start(cfg: FakeConfig) -> Api {
         let fake = FakeAws::start(cfg).await.expect("start fake");
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
