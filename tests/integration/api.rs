@@ -151,3 +151,19 @@ async fn another_uid_is_forbidden_and_logged() {
         d.log.text()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_cannot_dump_core() {
+    let env = TestEnv::new().await;
+    let d = env.start_daemon().await;
+    let pid = d.child.id().unwrap();
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert!(
+        core.split_whitespace().filter(|w| *w == "0").count() >= 2,
+        "{core}"
+    );
+}
