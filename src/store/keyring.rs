@@ -140,5 +140,15 @@ mod tests {
         store.delete(&key).await.unwrap();
         store.delete(&key).await.unwrap();
         assert!(store.get(&key).await.unwrap().is_none());
+        // The Windows-size chunking, on the real keyring with a low limit.
+        let chunked = crate::store::chunked::ChunkedStore::new(Arc::new(store), 256);
+        let big = Secret::new("r".repeat(3000));
+        chunked.set(&key, big.clone()).await.unwrap();
+        assert_eq!(
+            chunked.get(&key).await.unwrap().unwrap().expose(),
+            big.expose()
+        );
+        chunked.delete(&key).await.unwrap();
+        assert!(chunked.get(&key).await.unwrap().is_none());
     }
 }

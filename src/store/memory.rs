@@ -44,6 +44,15 @@ impl MemoryStore {
         }
     }
 
+    /// Number of items held (for tests of stores layered on this one).
+    pub fn len(&self) -> usize {
+        self.items().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items().is_empty()
+    }
+
     fn items(&self) -> std::sync::MutexGuard<'_, HashMap<String, Secret>> {
         self.items.lock().unwrap_or_else(|p| p.into_inner())
     }

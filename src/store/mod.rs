@@ -4,6 +4,7 @@
 //! Must not: interpret records, or put a secret in an error message.
 
 pub mod aws_cache;
+pub mod chunked;
 pub mod keyring;
 pub mod memory;
 pub mod records;
@@ -49,6 +50,10 @@ pub async fn open(kind: StoreKind) -> Arc<dyn SecretStore> {
     match kind {
         StoreKind::Memory => Arc::new(memory::MemoryStore::new()),
         StoreKind::Keyring => match keyring::KeyringStore::open().await {
+            // Windows Credential Manager takes at most 2,560 bytes per secret.
+            Ok(store) if cfg!(windows) => {
+                Arc::new(chunked::ChunkedStore::new(Arc::new(store), 2560))
+            }
             Ok(store) => Arc::new(store),
             Err(reason) => {
                 tracing::warn!(%reason, "the OS keyring cannot be used; tokens are kept in memory only and will not survive a restart");

@@ -1,0 +1,257 @@
+//! Size-limited keyrings (Windows Credential Manager: 2,560 bytes per secret): values larger
+//! than the limit are split into chunks under generation-tagged keys, and a small head item
+//! naming the generation, count and SHA-256 is written last. A reader sees the old head (whose
+//! chunks still exist) or the new one, never half a record; stale chunks are removed after the
+//! switch. Used on Windows; tested everywhere with a low limit.
+//! Must not: change values that fit (they are stored as they are).
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::clock::BoxFuture;
+use crate::secret::Secret;
+
+use super::{SecretStore, StoreError, StoreHealth};
+
+const HEAD_PREFIX: &str = "sso-agent-chunked:v1:";
+
+pub struct ChunkedStore {
+    inner: Arc<dyn SecretStore>,
+    limit: usize,
+}
+
+/// `gen:count:sha256hex` parsed from a head value.
+struct Head {
+    generation: String,
+    count: usize,
+    digest: String,
+}
+
+impl Head {
+    fn parse(v: &str) -> Option<Head> {
+        let rest = v.strip_prefix(HEAD_PREFIX)?;
+        let mut parts = rest.split(':');
+        let head = Head {
+            generation: parts.next()?.to_string(),
+            count: parts.next()?.parse().ok()?,
+            digest: parts.next()?.to_string(),
+        };
+        parts.next().is_none().then_some(head)
+    }
+}
+
+fn chunk_key(key: &str, generation: &str, i: usize) -> String {
+    format!("{key}#{generation}/{i}")
+}
+
+fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl ChunkedStore {
+    /// `limit`: the largest value (in bytes) the backend takes; at least 128.
+    pub fn new(inner: Arc<dyn SecretStore>, limit: usize) -> Self {
+        Self {
+            inner,
+            limit: limit.max(128),
+        }
+    }
+
+    async fn read(&self, key: &str) -> Result<Option<Secret>, StoreError> {
+        let Some(v) = self.inner.get(key).await? else {
+            return Ok(None);
+        };
+        let Some(head) = Head::parse(v.expose()) else {
+            return Ok(Some(v));
+        };
+        let mut whole = String::new();
+        for i in 0..head.count {
+            match self.inner.get(&chunk_key(key, &head.generation, i)).await? {
+                Some(c) => whole.push_str(c.expose()),
+                None => {
+                    return Err(StoreError::Backend(format!(
+                        "chunk {i} of {key} is missing"
+                    )));
+                }
+            }
+        }
+        if sha256_hex(&whole) != head.digest {
+            return Err(StoreError::Backend(format!(
+                "the chunks of {key} do not match their digest"
+            )));
+        }
+        Ok(Some(Secret::new(whole)))
+    }
+
+    async fn remove_chunks(&self, key: &str, head: Option<Head>) {
+        if let Some(h) = head {
+            for i in 0..h.count {
+                if let Err(e) = self.inner.delete(&chunk_key(key, &h.generation, i)).await {
+                    tracing::warn!(%key, error = %e, "could not remove a stale chunk");
+                }
+            }
+        }
+    }
+
+    async fn write(&self, key: &str, value: Secret) -> Result<(), StoreError> {
+        let old = self
+            .inner
+            .get(key)
+            .await?
+            .and_then(|v| Head::parse(v.expose()));
+        let s = value.expose();
+        if s.len() <= self.limit && !s.starts_with(HEAD_PREFIX) {
+            self.inner.set(key, value.clone()).await?;
+        } else {
+            let generation = sha256_hex(&format!(
+                "{key}{}{s}",
+                old.as_ref().map_or("", |h| h.generation.as_str())
+            ))[..12]
+                .to_string();
+            let mut chunks = Vec::new();
+            let mut rest = s;
+            while !rest.is_empty() {
+                let mut cut = rest.len().min(self.limit);
+                while !rest.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                chunks.push(&rest[..cut]);
+                rest = &rest[cut..];
+            }
+            for (i, c) in chunks.iter().enumerate() {
+                self.inner
+                    .set(&chunk_key(key, &generation, i), Secret::new(*c))
+                    .await?;
+            }
+            // The switch: one small write.
+            let head = format!(
+                "{HEAD_PREFIX}{generation}:{}:{}",
+                chunks.len(),
+                sha256_hex(s)
+            );
+            self.inner.set(key, Secret::new(head)).await?;
+            if old.as_ref().is_some_and(|o| o.generation == generation) {
+                return Ok(());
+            }
+        }
+        self.remove_chunks(key, old).await;
+        Ok(())
+    }
+}
+
+impl SecretStore for ChunkedStore {
+    fn health(&self) -> StoreHealth {
+        self.inner.health()
+    }
+
+    fn get(&self, key: &str) -> BoxFuture<'_, Result<Option<Secret>, StoreError>> {
+        let key = key.to_string();
+        Box::pin(async move {
+            // A concurrent writer may remove the chunks of the head just read; the next read
+            // sees the new head.
+            match self.read(&key).await {
+                Err(_) => self.read(&key).await,
+                ok => ok,
+            }
+        })
+    }
+
+    fn set(&self, key: &str, value: Secret) -> BoxFuture<'_, Result<(), StoreError>> {
+        let key = key.to_string();
+        Box::pin(async move { self.write(&key, value).await })
+    }
+
+    fn delete(&self, key: &str) -> BoxFuture<'_, Result<(), StoreError>> {
+        let key = key.to_string();
+        Box::pin(async move {
+            let old = self
+                .inner
+                .get(&key)
+                .await?
+                .and_then(|v| Head::parse(v.expose()));
+            self.inner.delete(&key).await?;
+            self.remove_chunks(&key, old).await;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    #[tokio::test]
+    async fn large_values_round_trip_in_chunks_and_leave_nothing_behind() {
+        let mem = Arc::new(MemoryStore::new());
+        let store = ChunkedStore::new(mem.clone(), 128);
+        let small = Secret::new("x".repeat(100));
+        store.set("k", small.clone()).await.unwrap();
+        assert_eq!(
+            mem.get("k").await.unwrap().unwrap().expose(),
+            small.expose(),
+            "fits: stored as is"
+        );
+        let big = Secret::new(format!("{{\"v\":\"{}é\"}}", "y".repeat(1000)));
+        store.set("k", big.clone()).await.unwrap();
+        assert!(
+            mem.get("k")
+                .await
+                .unwrap()
+                .unwrap()
+                .expose()
+                .starts_with(HEAD_PREFIX)
+        );
+        assert_eq!(
+            store.get("k").await.unwrap().unwrap().expose(),
+            big.expose()
+        );
+        let bigger = Secret::new("z".repeat(3000));
+        store.set("k", bigger.clone()).await.unwrap();
+        assert_eq!(
+            store.get("k").await.unwrap().unwrap().expose(),
+            bigger.expose()
+        );
+        // Only the head and the new generation's chunks remain.
+        assert_eq!(mem.len(), 1 + 3000usize.div_ceil(128));
+        store.set("k", small.clone()).await.unwrap();
+        assert_eq!(mem.len(), 1);
+        store.delete("k").await.unwrap();
+        assert_eq!(mem.len(), 0);
+        assert!(store.get("k").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_reader_sees_old_or_new_never_half() {
+        let mem = Arc::new(MemoryStore::new());
+        let store = ChunkedStore::new(mem.clone(), 128);
+        let a = Secret::new("a".repeat(1000));
+        let b = Secret::new("b".repeat(1000));
+        store.set("k", a.clone()).await.unwrap();
+        // A writer that stopped after writing the new chunks but before the head switch
+        // (a crash): readers still get the old value whole.
+        let generation = "deadbeef0000";
+        for i in 0..8 {
+            mem.set(&chunk_key("k", generation, i), Secret::new("b".repeat(125)))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.get("k").await.unwrap().unwrap().expose(), a.expose());
+        store.set("k", b.clone()).await.unwrap();
+        assert_eq!(store.get("k").await.unwrap().unwrap().expose(), b.expose());
+        // Corruption is detected, not returned.
+        let head = mem.get("k").await.unwrap().unwrap();
+        let h = Head::parse(head.expose()).unwrap();
+        mem.set(
+            &chunk_key("k", &h.generation, 0),
+            Secret::new("c".repeat(128)),
+        )
+        .await
+        .unwrap();
+        assert!(store.get("k").await.is_err());
+    }
+}
