@@ -7,8 +7,18 @@ use crate::util::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_in_logs_status_errors_or_files() {
     let env = TestEnv::new().await;
+    let base = std::fs::read_to_string(env.config_path()).unwrap();
+    env.write_config(&format!("{base}\n[profile dev]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Admin\n"));
     let mut d = env.start_daemon().await;
     assert_eq!(env.login().await.code, 0);
+    // role credentials are secrets too (stdout of `credentials` is their only way out)
+    assert_eq!(env.run(&["credentials", "--profile", "dev"]).await.code, 0);
+    assert_eq!(
+        env.run(&["credentials", "--profile", "dev", "--format", "env"])
+            .await
+            .code,
+        0
+    );
     assert_eq!(env.run(&["token", "corp"]).await.code, 0);
     assert_eq!(
         env.run(&["token", "corp", "--json", "--min-validity", "999999"])
@@ -47,7 +57,10 @@ async fn no_secret_in_logs_status_errors_or_files() {
                 !out.stderr.contains(s.as_str()),
                 "stderr of {args:?} leaks a secret"
             );
-            if args.first().map(String::as_str) != Some("token") {
+            if !matches!(
+                args.first().map(String::as_str),
+                Some("token" | "credentials")
+            ) {
                 assert!(
                     !out.stdout.contains(s.as_str()),
                     "stdout of {args:?} leaks a secret"
