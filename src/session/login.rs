@@ -56,6 +56,18 @@ pub(super) struct LoginCtx {
 }
 
 impl LoginCtx {
+    /// A registration for `spec` that may start a login now (registered if needed).
+    async fn client_for(&self, spec: &RegistrationSpec) -> Result<ClientRecord, String> {
+        self.registrations
+            .get_or_register(
+                self.oidc.as_ref(),
+                spec,
+                self.clock.now(),
+                self.reregistration_margin,
+            )
+            .await
+    }
+
     async fn send(&self, ev: LoginEvent) {
         // The session task may be gone (session removed); then nobody needs the event.
         let _ = self.events.send((self.login_id.clone(), ev)).await;
@@ -85,16 +97,7 @@ pub(super) async fn device_login(ctx: LoginCtx) {
 
 async fn device_login_inner(ctx: &LoginCtx) -> LoginOutcome {
     let spec = device_spec(&ctx.spec_endpoint, &ctx.region, &ctx.scopes);
-    let client = match ctx
-        .registrations
-        .get_or_register(
-            ctx.oidc.as_ref(),
-            &spec,
-            ctx.clock.now(),
-            ctx.reregistration_margin,
-        )
-        .await
-    {
+    let client = match ctx.client_for(&spec).await {
         Ok(c) => c,
         Err(e) => return LoginOutcome::Failed(e),
     };
@@ -220,16 +223,7 @@ enum Callback {
 
 async fn pkce_login_inner(ctx: &LoginCtx, entropy: &dyn crate::entropy::Entropy) -> LoginOutcome {
     let spec = pkce_spec(&ctx.spec_endpoint, &ctx.region, &ctx.scopes, &ctx.start_url);
-    let client = match ctx
-        .registrations
-        .get_or_register(
-            ctx.oidc.as_ref(),
-            &spec,
-            ctx.clock.now(),
-            ctx.reregistration_margin,
-        )
-        .await
-    {
+    let client = match ctx.client_for(&spec).await {
         Ok(c) => c,
         Err(e) => return LoginOutcome::Failed(e),
     };
