@@ -111,7 +111,7 @@ fn dispatch(cli: Cli, env: Env) -> Result<(), Failure> {
             flags.reregistration_margin = args.reregistration_margin;
             flags.store = args.store;
             let settings = settings(&flags, &env)?;
-            run::run(settings, env)
+            run::run(settings, flags, env)
         }
         Command::Login(args) => {
             client_rt()?.block_on(login::login(args, &settings(&flags, &env)?, &env))

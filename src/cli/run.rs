@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use tracing_subscriber::EnvFilter;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Settings};
+use crate::config::{self, Flags, Settings};
 use crate::daemon::{self, AppState};
 use crate::entropy::OsEntropy;
 use crate::env::Env;
@@ -17,7 +17,7 @@ use crate::store;
 
 use super::exit::{Exit, Failure};
 
-pub fn run(settings: Settings, env: Env) -> Result<(), Failure> {
+pub fn run(settings: Settings, flags: Flags, env: Env) -> Result<(), Failure> {
     // Before any thread exists: the activation crate clears LISTEN_FDS/LISTEN_PID.
     #[cfg(unix)]
     let activated = daemon::listener::take_activated().map_err(|e| {
@@ -43,11 +43,12 @@ pub fn run(settings: Settings, env: Env) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::new(Exit::Error, format!("cannot start the runtime: {e}")))?;
-    rt.block_on(run_async(settings, env, activated))
+    rt.block_on(run_async(settings, flags, env, activated))
 }
 
 async fn run_async(
     settings: Settings,
+    flags: Flags,
     env: Env,
     activated: Option<daemon::listener::Activated>,
 ) -> Result<(), Failure> {
@@ -96,7 +97,7 @@ async fn run_async(
     // The same load-validate-apply pipeline as a live reload.
     daemon::reload::reload(&settings.aws_config_file, &env, &state);
 
-    let _watcher = daemon::reload::watch(settings.aws_config_file.clone(), env, state.clone());
+    let _watchers = daemon::reload::watch(&settings, flags, env, state.clone());
 
     // 3 + 4. Serve; ready once accepting. 5. Drain on a signal.
     daemon::serve(bound, state, shutdown_signal(), daemon::ready::ready)

@@ -1,17 +1,17 @@
-//! Hot reload of the AWS config: watches the file's parent directory (so editors' write-temp-
+//! Hot reload of the AWS config (and the agent TOML): watches the file's parent directory (so editors' write-temp-
 //! and-rename is seen; a watch on the file itself dies at the first rename), re-runs the same
 //! load-and-validate pipeline, and applies the result only if it loads. A broken file is
 //! logged with file and line and shown in `status`; the last good sessions keep running.
 //! Must not: apply a configuration that did not load.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::config;
+use crate::config::{self, Flags, Settings};
 use crate::env::Env;
 
 use super::AppState;
@@ -19,8 +19,13 @@ use super::AppState;
 /// Editors write in bursts (temp file, data, rename); one reload per burst.
 const SETTLE: Duration = Duration::from_millis(150);
 
-/// Starts watching `file`. The returned watcher must be kept alive.
-pub fn watch(file: PathBuf, env: Env, state: Arc<AppState>) -> Option<notify::RecommendedWatcher> {
+/// Watches `file` (through its directory) and calls `on_change` once per burst of changes.
+/// The returned watcher must be kept alive.
+pub fn watch_file(
+    file: &Path,
+    what: &'static str,
+    on_change: impl Fn() + Send + 'static,
+) -> Option<notify::RecommendedWatcher> {
     let dir = file
         .parent()
         .map(Path::to_path_buf)
@@ -38,28 +43,82 @@ pub fn watch(file: PathBuf, env: Env, state: Arc<AppState>) -> Option<notify::Re
             let _ = tx.try_send(());
         }
         Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "config watcher error"),
+        Err(e) => tracing::warn!(error = %e, what, "config watcher error"),
     };
     let mut watcher = match notify::recommended_watcher(handler) {
         Ok(w) => w,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot watch the AWS config; changes need a restart");
+            tracing::warn!(error = %e, what, "cannot watch; changes need a restart");
             return None;
         }
     };
     if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
-        tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the AWS config's directory; changes need a restart");
+        tracing::warn!(dir = %dir.display(), error = %e, what, "cannot watch the directory; changes need a restart");
         return None;
     }
-    tracing::debug!(dir = %dir.display(), "watching the AWS config");
+    tracing::debug!(dir = %dir.display(), what, "watching");
     tokio::spawn(async move {
         while rx.recv().await.is_some() {
             tokio::time::sleep(SETTLE).await;
             while rx.try_recv().is_ok() {}
-            reload(&file, &env, &state);
+            on_change();
         }
     });
     Some(watcher)
+}
+
+/// Watches the AWS config and the agent's TOML; returns the watchers to keep alive.
+pub fn watch(
+    settings: &Settings,
+    flags: Flags,
+    env: Env,
+    state: Arc<AppState>,
+) -> Vec<notify::RecommendedWatcher> {
+    let mut out = Vec::new();
+    let file = settings.aws_config_file.clone();
+    let (e, st) = (env.clone(), state.clone());
+    out.extend(watch_file(
+        &settings.aws_config_file,
+        "AWS config",
+        move || reload(&file, &e, &st),
+    ));
+    if let Some(toml) = crate::paths::agent_config_path(&env) {
+        let running = settings.clone();
+        out.extend(watch_file(&toml, "agent settings", move || {
+            reload_settings(&running, &flags, &env, &state)
+        }));
+    }
+    out
+}
+
+/// Applies a changed agent TOML: the margins take effect at once (sessions restart from the
+/// store, nothing is lost); the socket, store and log filter need a restart and say so.
+pub fn reload_settings(running: &Settings, flags: &Flags, env: &Env, state: &AppState) {
+    match config::load_settings(flags, env) {
+        Ok(new) => {
+            state
+                .manager
+                .set_margins(new.refresh_margin, new.reregistration_margin);
+            let needs_restart = new.socket != running.socket
+                || new.store != running.store
+                || new.log != running.log
+                || new.export_aws_cli_cache != running.export_aws_cli_cache;
+            if needs_restart {
+                tracing::warn!(
+                    "socket, store, log or export settings changed; they take effect after a restart"
+                );
+            }
+            tracing::info!(refresh_margin = ?new.refresh_margin, reregistration_margin = ?new.reregistration_margin, "agent settings reloaded");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the agent settings do not load; keeping the running ones");
+            *state
+                .config_error
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) =
+                Some(format!("{e} (the running settings stay in force)"));
+        }
+    }
 }
 
 /// Loads, validates and applies the AWS config; on failure keeps the running sessions.

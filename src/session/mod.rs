@@ -112,7 +112,7 @@ pub enum SessionError {
 
 /// All session tasks of the daemon, by name.
 pub struct Manager {
-    deps: Deps,
+    deps: RwLock<Deps>,
     registrations: Arc<Registrations>,
     sessions: RwLock<BTreeMap<String, SessionHandle>>,
 }
@@ -121,7 +121,7 @@ impl Manager {
     pub fn new(deps: Deps) -> Self {
         let registrations = Arc::new(Registrations::new(deps.store.clone()));
         Self {
-            deps,
+            deps: RwLock::new(deps),
             registrations,
             sessions: RwLock::new(BTreeMap::new()),
         }
@@ -145,11 +145,36 @@ impl Manager {
                 tracing::info!(session = %cfg.name, start_url = %cfg.start_url, region = %cfg.region, "starting session");
                 slot.insert(task::spawn(
                     cfg,
-                    self.deps.clone(),
+                    self.deps.read().unwrap_or_else(|p| p.into_inner()).clone(),
                     self.registrations.clone(),
                 ));
             }
         }
+    }
+
+    /// Changes the refresh and re-registration margins. Sessions restart with them (each
+    /// recovers its tokens from the store, as after a daemon restart).
+    pub fn set_margins(&self, refresh: Duration, reregistration: Duration) {
+        {
+            let mut deps = self.deps.write().unwrap_or_else(|p| p.into_inner());
+            if deps.refresh_margin == refresh && deps.reregistration_margin == reregistration {
+                return;
+            }
+            deps.refresh_margin = refresh;
+            deps.reregistration_margin = reregistration;
+        }
+        let configs: Vec<SessionConfig> = {
+            let mut sessions = self.sessions.write().unwrap_or_else(|p| p.into_inner());
+            let configs = sessions.values().map(|h| h.config().clone()).collect();
+            sessions.clear();
+            configs
+        };
+        tracing::info!(
+            ?refresh,
+            ?reregistration,
+            "margins changed; restarting sessions"
+        );
+        self.apply(configs);
     }
 
     pub fn get(&self, name: &str) -> Option<SessionHandle> {

@@ -348,6 +348,7 @@ impl Task {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         self.load().await;
         self.publish();
+        tracing::debug!(session = %self.cfg.name, state = self.state().as_str(), "session task ready");
         let (login_events_tx, mut login_events) = mpsc::channel::<(String, LoginEvent)>(16);
         let mut in_flight: Option<BoxFuture<'static, RefreshResult>> = None;
         let mut registering: Option<BoxFuture<'static, RegisterResult>> = None;

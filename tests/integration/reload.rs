@@ -56,3 +56,54 @@ async fn config_changes_apply_live_and_broken_files_keep_the_old() {
         "names the file: {problem}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_settings_reload_live() {
+    let env = TestEnv::new().await;
+    let dir = env.home().join(".config/sso-agent");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = env.start_daemon().await;
+    assert_eq!(env.login().await.code, 0);
+    let next_refresh = |v: &serde_json::Value| {
+        let s = &v["data"]["sessions"][0];
+        let at = |k: &str| {
+            time::OffsetDateTime::parse(
+                s[k].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+        };
+        at("accessTokenExpiresAt") - at("nextRefreshAt")
+    };
+    let (_, v) = env.http("GET", "/v1/status", None).await;
+    assert!(
+        next_refresh(&v) < time::Duration::minutes(12),
+        "default margin 10m: {v}"
+    );
+
+    replace_atomically(&dir.join("config.toml"), "refresh_margin = \"30m\"\n");
+    assert!(
+        d.log.wait_for("agent settings reloaded").await,
+        "{}",
+        d.log.text()
+    );
+    // the session restarted with the new margin and recovered its tokens
+    assert!(d.log.wait_for_n("session task ready", 2).await);
+    let (_, v) = env.http("GET", "/v1/status", None).await;
+    assert!(
+        next_refresh(&v) >= time::Duration::minutes(30),
+        "new margin applied: {v}"
+    );
+    assert_eq!(env.run(&["token", "corp"]).await.code, 0, "no login lost");
+
+    replace_atomically(&dir.join("config.toml"), "refresh_margin = \"soon\"\n");
+    assert!(d.log.wait_for("keeping the running ones").await);
+    let (_, v) = env.http("GET", "/v1/status", None).await;
+    assert!(
+        v["data"]["configError"]
+            .as_str()
+            .unwrap()
+            .contains("refresh_margin"),
+        "{v}"
+    );
+}
