@@ -167,3 +167,30 @@ async fn daemon_cannot_dump_core() {
         "{core}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_keyring_still_starts_in_memory_and_says_why() {
+    let env = TestEnv::new().await;
+    env.set_env("SSO_AGENT_STORE", "keyring");
+    env.set_env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus");
+    let d = env.start_daemon().await;
+    assert_eq!(
+        d.log.text().matches("cannot be used").count(),
+        1,
+        "one clear warning:\n{}",
+        d.log.text()
+    );
+    let (_, v) = env.http("GET", "/v1/status", None).await;
+    let store = &v["data"]["store"];
+    assert_eq!(store["backend"], "keyring");
+    assert_eq!(store["available"], false);
+    assert!(
+        store["detail"].as_str().is_some_and(|s| !s.is_empty()),
+        "{store}"
+    );
+    let human = env.run(&["status"]).await;
+    assert!(human.stdout.contains("UNAVAILABLE"), "{}", human.stdout);
+    // Tokens still work, in memory.
+    assert_eq!(env.login().await.code, 0);
+    assert_eq!(env.run(&["token", "corp"]).await.code, 0);
+}
