@@ -125,8 +125,22 @@ impl Oidc for Scripted {
         })
     }
 
-    fn authorize_url(&self, _c: &str, _r: &str, _s: &str, _sc: &[String], _ch: &str) -> Url {
-        Url::parse("http://127.0.0.1/authorize").unwrap()
+    fn authorize_url(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+        state: &str,
+        scopes: &[String],
+        challenge: &str,
+    ) -> Url {
+        let mut u = Url::parse("http://127.0.0.1/authorize").unwrap();
+        u.query_pairs_mut()
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("state", state)
+            .append_pair("scopes", &scopes.join(" "))
+            .append_pair("code_challenge", challenge);
+        u
     }
 }
 
@@ -615,4 +629,85 @@ async fn role_credentials_refresh_once_on_401_and_are_cached() {
     tokio::time::advance(20 * MIN).await;
     h.role_credentials("111122223333", "Admin").await.unwrap();
     assert_eq!(portal.calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pkce_login_expires_without_a_callback_and_closes_its_listener() {
+    let h = harness(
+        None,
+        Box::new(|_| {
+            Err(OidcError::InvalidGrant {
+                message: "PKCE verification failed".into(),
+            })
+        }),
+    )
+    .await;
+    let started = h
+        .handle
+        .start_login(LoginFlow::AuthorizationCode)
+        .await
+        .unwrap();
+    let url = Url::parse(started.authorize_url.as_deref().unwrap()).unwrap();
+    let redirect: String = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    let port = Url::parse(&redirect).unwrap().port().unwrap();
+    tokio::time::advance(11 * MIN).await;
+    let st = h.handle.login_status(Duration::from_secs(60)).await;
+    assert_eq!(st.state, LoginState::Expired, "{st:?}");
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err(),
+        "listener closed"
+    );
+}
+
+#[tokio::test]
+async fn pkce_verifier_rejected_is_a_failed_login() {
+    let h = harness(
+        None,
+        Box::new(|req| {
+            assert_eq!(req.grant_type, GRANT_AUTHORIZATION_CODE);
+            assert!(
+                req.code_verifier
+                    .as_ref()
+                    .is_some_and(|v| v.expose().len() == 64)
+            );
+            Err(OidcError::InvalidGrant {
+                message: "PKCE verification failed".into(),
+            })
+        }),
+    )
+    .await;
+    let started = h
+        .handle
+        .start_login(LoginFlow::AuthorizationCode)
+        .await
+        .unwrap();
+    let url = Url::parse(started.authorize_url.as_deref().unwrap()).unwrap();
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    // Play the browser: come back with a code and the right state.
+    let callback = format!("{}?code=c&state={}", q["redirect_uri"], q["state"]);
+    let cb = Url::parse(&callback).unwrap();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", cb.port().unwrap()))
+        .await
+        .unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let req = format!(
+        "GET {}?{} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        cb.path(),
+        cb.query().unwrap()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let st = h.handle.login_status(Duration::from_secs(30)).await;
+    assert_eq!(st.state, LoginState::Failed, "{st:?}");
+    assert!(st.message.contains("PKCE verification failed"));
+    assert_eq!(h.handle.status().state, SessionState::LoginRequired);
 }
