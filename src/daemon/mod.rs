@@ -2,6 +2,7 @@
 //! spawns long-lived tasks besides the session manager.
 //! Must not: hold token policy (session/) or format output for users (cli/).
 
+pub mod io;
 pub mod listener;
 pub mod ready;
 pub mod reload;
@@ -130,7 +131,10 @@ pub async fn serve(
                 }
             }
         });
-        let fut = graceful.watch(builder.serve_connection(TokioIo::new(conn), svc));
+        let fut = graceful.watch(builder.serve_connection(
+            TokioIo::new(io::WriteTimeout::new(conn, io::WRITE_STALL)),
+            svc,
+        ));
         tokio::spawn(async move {
             if let Err(e) = fut.await {
                 tracing::debug!(error = %e, "connection ended with an error");
