@@ -4,6 +4,7 @@
 //! Must not: be used from the `rt-tokio` zbus features (they panic inside a runtime).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use keyring_core::{CredentialStore, Entry};
 
@@ -18,6 +19,13 @@ pub const SERVICE: &str = "sso-agent";
 pub struct KeyringStore {
     store: Arc<CredentialStore>,
 }
+
+/// How long start-up waits for the probe. A locked desktop keyring answers the test write
+/// with an unlock prompt; the user gets this long to answer before the daemon starts without it.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The keyring "user" of the probe item (record keys are `token/…` and `registration/…`).
+const PROBE_KEY: &str = "probe";
 
 fn platform_store() -> keyring_core::Result<Arc<CredentialStore>> {
     #[cfg(target_os = "macos")]
@@ -34,6 +42,33 @@ fn platform_store() -> keyring_core::Result<Arc<CredentialStore>> {
     }
 }
 
+fn open_platform_store() -> Result<Arc<CredentialStore>, StoreError> {
+    platform_store().map_err(|e| {
+        StoreError::Unavailable(if cfg!(all(unix, not(target_os = "macos"))) {
+            format!("no Secret Service on the D-Bus session bus ({e})")
+        } else {
+            format!("the OS keyring does not open ({e})")
+        })
+    })
+}
+
+/// Proves the store takes writes: a read alone succeeds on a locked Secret Service (nothing
+/// matches, so nothing needs unlocking), and then every token write would fail. The probe
+/// item holds no secret; concurrent daemons share it, so a missing item on delete is fine.
+fn probe(store: &Arc<CredentialStore>) -> Result<(), StoreError> {
+    let refused = |e: keyring_core::Error| {
+        StoreError::Unavailable(format!(
+            "the keyring refused a test write; it may be locked ({e})"
+        ))
+    };
+    let entry = Entry::new_in_store(store, SERVICE, PROBE_KEY).map_err(refused)?;
+    entry.set_password("ok").map_err(refused)?;
+    match entry.delete_credential() {
+        Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+        Err(e) => Err(refused(e)),
+    }
+}
+
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
@@ -46,23 +81,48 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| StoreError::Backend(format!("keyring call failed: {e}")))?
 }
 
-impl KeyringStore {
-    /// Connects to the platform store and proves it works with a read of a probe item
-    /// (a locked or absent Secret Service fails here, not at the first token).
-    pub async fn open() -> Result<Self, String> {
-        let store = blocking(|| platform_store().map_err(backend))
-            .await
-            .map_err(|e| e.to_string())?;
-        let probe = store.clone();
-        blocking(move || {
-            let entry = Entry::new_in_store(&probe, SERVICE, "probe").map_err(backend)?;
-            match entry.get_password() {
-                Ok(_) | Err(keyring_core::Error::NoEntry) => Ok(()),
-                Err(e) => Err(backend(e)),
-            }
+/// Runs `f` on its own thread and waits at most `limit`. Not `spawn_blocking`: a call stuck
+/// on an unanswered unlock prompt must not hold up the runtime's shutdown, and a detached
+/// thread does not.
+async fn bounded<T: Send + 'static>(
+    limit: Duration,
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("keyring-open".into())
+        .spawn(move || {
+            let _ = tx.send(f());
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| StoreError::Unavailable(format!("cannot start a thread: {e}")))?;
+    match tokio::time::timeout(limit, rx).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(StoreError::Unavailable(
+            "the keyring check ended without an answer".into(),
+        )),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "the keyring did not answer a test write within {}s; it may be locked and \
+             waiting for an unlock prompt (restart the daemon once it is unlocked)",
+            limit.as_secs()
+        ))),
+    }
+}
+
+impl KeyringStore {
+    /// Connects to the platform store and proves it takes a write, so a missing, unreachable
+    /// or locked keyring fails here (as `Unavailable`, with the reason) and not at the first
+    /// token. Blocking work runs off the async workers.
+    pub async fn open() -> Result<Self, StoreError> {
+        Self::open_within(PROBE_TIMEOUT).await
+    }
+
+    async fn open_within(limit: Duration) -> Result<Self, StoreError> {
+        let store = bounded(limit, || {
+            let store = open_platform_store()?;
+            probe(&store)?;
+            Ok(store)
+        })
+        .await?;
         Ok(Self { store })
     }
 
@@ -129,6 +189,8 @@ mod tests {
             }
             Err(e) => panic!("keyring required but unavailable: {e}"),
         };
+        // The probe left nothing behind.
+        assert!(store.get(PROBE_KEY).await.unwrap().is_none());
         let key = format!(
             "test/{}",
             crate::entropy::Entropy::token(&crate::entropy::OsEntropy, 12)
@@ -150,5 +212,34 @@ mod tests {
         );
         chunked.delete(&key).await.unwrap();
         assert!(chunked.get(&key).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_check_that_never_answers_times_out_as_unavailable() {
+        // The thread blocks until the test lets go, so the timeout always wins.
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let r = bounded(Duration::from_millis(20), move || {
+            let _ = wait.recv();
+            Ok(())
+        })
+        .await;
+        let Err(StoreError::Unavailable(why)) = r else {
+            panic!("expected Unavailable, got {r:?}");
+        };
+        assert!(why.contains("did not answer"), "{why}");
+        assert!(why.contains("unlock"), "{why}");
+        drop(release);
+    }
+
+    #[tokio::test]
+    async fn a_failing_check_passes_its_reason_through() {
+        let r: Result<(), _> = bounded(PROBE_TIMEOUT, || {
+            Err(StoreError::Unavailable("no Secret Service here".into()))
+        })
+        .await;
+        assert_eq!(
+            r.unwrap_err().to_string(),
+            "keyring unavailable: no Secret Service here"
+        );
     }
 }

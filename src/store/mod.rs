@@ -9,6 +9,7 @@ pub mod keyring;
 pub mod memory;
 pub mod records;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -47,18 +48,91 @@ pub trait SecretStore: Send + Sync + 'static {
 /// Opens the configured backend. If the keyring cannot be used, the daemon still starts:
 /// one clear warning, tokens kept in memory, and `health()` says why.
 pub async fn open(kind: StoreKind) -> Arc<dyn SecretStore> {
+    open_with(kind, || async {
+        let store = keyring::KeyringStore::open().await?;
+        // Windows Credential Manager takes at most 2,560 bytes per secret.
+        let store: Arc<dyn SecretStore> = if cfg!(windows) {
+            Arc::new(chunked::ChunkedStore::new(Arc::new(store), 2560))
+        } else {
+            Arc::new(store)
+        };
+        Ok(store)
+    })
+    .await
+}
+
+/// `open` with the keyring opener injected, so the fallback is testable without touching
+/// the process environment (the session bus address is process-global).
+pub async fn open_with<F, Fut>(kind: StoreKind, open_keyring: F) -> Arc<dyn SecretStore>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Arc<dyn SecretStore>, StoreError>>,
+{
     match kind {
         StoreKind::Memory => Arc::new(memory::MemoryStore::new()),
-        StoreKind::Keyring => match keyring::KeyringStore::open().await {
-            // Windows Credential Manager takes at most 2,560 bytes per secret.
-            Ok(store) if cfg!(windows) => {
-                Arc::new(chunked::ChunkedStore::new(Arc::new(store), 2560))
-            }
-            Ok(store) => Arc::new(store),
-            Err(reason) => {
-                tracing::warn!(%reason, "the OS keyring cannot be used; tokens are kept in memory only and will not survive a restart");
+        StoreKind::Keyring => match open_keyring().await {
+            Ok(store) => store,
+            Err(e) => {
+                let reason = match e {
+                    StoreError::Unavailable(r) | StoreError::Backend(r) => r,
+                };
+                tracing::warn!(
+                    %reason,
+                    "the OS keyring cannot be used; tokens are kept in memory only and will not survive a restart"
+                );
                 Arc::new(memory::MemoryStore::unavailable_keyring(reason))
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unusable_keyring_falls_back_to_memory_and_says_why() {
+        let store = open_with(StoreKind::Keyring, || async {
+            Err(StoreError::Unavailable(
+                "no Secret Service on the D-Bus session bus (connection refused)".into(),
+            ))
+        })
+        .await;
+        assert_eq!(
+            store.health(),
+            StoreHealth {
+                backend: "keyring".into(),
+                available: false,
+                detail: Some(
+                    "no Secret Service on the D-Bus session bus (connection refused)".into()
+                ),
+            }
+        );
+        // Tokens still work, in memory.
+        store.set("token/x", Secret::new("v")).await.unwrap();
+        assert_eq!(store.get("token/x").await.unwrap().unwrap().expose(), "v");
+        store.delete("token/x").await.unwrap();
+        assert!(store.get("token/x").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn memory_never_touches_the_keyring() {
+        let store = open_with(StoreKind::Memory, || async {
+            panic!("the keyring must not be opened for store = memory")
+        })
+        .await;
+        assert_eq!(store.health().backend, "memory");
+        assert!(store.health().available);
+    }
+
+    #[tokio::test]
+    async fn a_working_keyring_is_used_as_is() {
+        let store = open_with(StoreKind::Keyring, || async {
+            let s: Arc<dyn SecretStore> = Arc::new(memory::MemoryStore::new());
+            Ok(s)
+        })
+        .await;
+        assert_eq!(store.health().backend, "memory"); // the opener's store, not a fallback
+        assert!(store.health().available);
     }
 }
