@@ -4,6 +4,7 @@
 //! Must not: be used from the `rt-tokio` zbus features (they panic inside a runtime).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use keyring_core::{CredentialStore, Entry};
@@ -24,8 +25,17 @@ pub struct KeyringStore {
 /// with an unlock prompt; the user gets this long to answer before the daemon starts without it.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The keyring "user" of the probe item (record keys are `token/…` and `registration/…`).
-const PROBE_KEY: &str = "probe";
+/// The keyring "user" of a probe item: `probe/<pid>/<n>` (record keys are `token/…` and
+/// `registration/…`). Unique, because daemons starting together (tests, a restart racing
+/// its predecessor) would otherwise delete each other's probe between set and delete.
+fn probe_key() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "probe/{}/{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
 
 fn platform_store() -> keyring_core::Result<Arc<CredentialStore>> {
     #[cfg(target_os = "macos")]
@@ -54,19 +64,16 @@ fn open_platform_store() -> Result<Arc<CredentialStore>, StoreError> {
 
 /// Proves the store takes writes: a read alone succeeds on a locked Secret Service (nothing
 /// matches, so nothing needs unlocking), and then every token write would fail. The probe
-/// item holds no secret; concurrent daemons share it, so a missing item on delete is fine.
+/// item holds no secret and is removed at once.
 fn probe(store: &Arc<CredentialStore>) -> Result<(), StoreError> {
     let refused = |e: keyring_core::Error| {
         StoreError::Unavailable(format!(
             "the keyring refused a test write; it may be locked ({e})"
         ))
     };
-    let entry = Entry::new_in_store(store, SERVICE, PROBE_KEY).map_err(refused)?;
+    let entry = Entry::new_in_store(store, SERVICE, &probe_key()).map_err(refused)?;
     entry.set_password("ok").map_err(refused)?;
-    match entry.delete_credential() {
-        Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
-        Err(e) => Err(refused(e)),
-    }
+    entry.delete_credential().map_err(refused)
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -190,7 +197,8 @@ mod tests {
             Err(e) => panic!("keyring required but unavailable: {e}"),
         };
         // The probe left nothing behind.
-        assert!(store.get(PROBE_KEY).await.unwrap().is_none());
+        let probe = format!("probe/{}/0", std::process::id());
+        assert!(store.get(&probe).await.unwrap().is_none());
         let key = format!(
             "test/{}",
             crate::entropy::Entropy::token(&crate::entropy::OsEntropy, 12)
