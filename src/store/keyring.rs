@@ -1,6 +1,7 @@
 //! The OS keyring through `keyring-core`: Secret Service on Linux (pure-Rust zbus store),
 //! Keychain on macOS, Credential Manager on Windows. Every call is a blocking IPC round trip,
-//! so each runs in `spawn_blocking`, off the async workers.
+//! so each runs in `spawn_blocking` (opening, which may wait on an unlock prompt, on its own
+//! bounded thread), off the async workers.
 //! Must not: be used from the `rt-tokio` zbus features (they panic inside a runtime).
 
 use std::sync::Arc;
@@ -120,11 +121,7 @@ impl KeyringStore {
     /// or locked keyring fails here (as `Unavailable`, with the reason) and not at the first
     /// token. Blocking work runs off the async workers.
     pub async fn open() -> Result<Self, StoreError> {
-        Self::open_within(PROBE_TIMEOUT).await
-    }
-
-    async fn open_within(limit: Duration) -> Result<Self, StoreError> {
-        let store = bounded(limit, || {
+        let store = bounded(PROBE_TIMEOUT, || {
             let store = open_platform_store()?;
             probe(&store)?;
             Ok(store)
