@@ -16,9 +16,8 @@ pub trait Clock: Send + Sync + 'static {
     /// Wall-clock now, UTC.
     fn now(&self) -> OffsetDateTime;
 
-    /// Sleep until the wall-clock instant `at`. Implementations re-check the wall clock
-    /// after waking so a suspend/resume (or clock step) cannot make a deadline late by more
-    /// than `max_slice`.
+    /// Sleep until the wall-clock instant `at`. A suspend/resume or a clock step must not make
+    /// the deadline late (on Linux not at all, elsewhere by at most `MAX_SLICE`).
     fn sleep_until(&self, at: OffsetDateTime) -> BoxFuture<'static, ()>;
 }
 
@@ -48,16 +47,87 @@ impl Clock for SystemClock {
     fn sleep_until(&self, at: OffsetDateTime) -> BoxFuture<'static, ()> {
         let clock = *self;
         Box::pin(async move {
-            // Monotonic time stops during suspend; sleeping in slices and re-reading the
-            // wall clock makes a laptop that wakes up re-evaluate its deadlines promptly.
             loop {
                 let left = until(clock.now(), at);
                 if left.is_zero() {
                     return;
                 }
+                // Linux: a wall-clock timer fires as soon as the wall clock passes `at`, also
+                // right after a resume or a clock step. Elsewhere (or if it cannot be made),
+                // monotonic time stops during suspend, so sleep in slices and re-read the wall
+                // clock: a deadline is then late by at most one slice.
+                #[cfg(target_os = "linux")]
+                match wall_timer::wait_until(at).await {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "wall-clock timer unavailable; sleeping in slices")
+                    }
+                }
                 tokio::time::sleep(left.min(MAX_SLICE)).await;
             }
         })
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod wall_timer {
+    //! A one-shot timer on CLOCK_REALTIME, absolute and cancelled when the clock is set. The
+    //! kernel fires it when the wall clock passes the deadline, including at once after a
+    //! resume from suspend; tokio's timers run on CLOCK_MONOTONIC, which stops while suspended.
+
+    use std::io;
+
+    use rustix::io::Errno;
+    use rustix::time::{
+        Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+        timerfd_settime,
+    };
+    use time::OffsetDateTime;
+    use tokio::io::Interest;
+    use tokio::io::unix::AsyncFd;
+
+    /// Returns when the wall clock reaches `at`, or when the clock was set (the caller
+    /// re-reads it either way). `at` must lie after the epoch.
+    pub async fn wait_until(at: OffsetDateTime) -> io::Result<()> {
+        let nanos = at.unix_timestamp_nanos();
+        let (secs, sub) = (
+            nanos.div_euclid(1_000_000_000),
+            nanos.rem_euclid(1_000_000_000),
+        );
+        let spec = Itimerspec {
+            it_interval: Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: Timespec {
+                tv_sec: i64::try_from(secs).map_err(io::Error::other)?.max(1),
+                tv_nsec: i64::try_from(sub).map_err(io::Error::other)?,
+            },
+        };
+        let fd = timerfd_create(
+            TimerfdClockId::Realtime,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )?;
+        timerfd_settime(
+            &fd,
+            TimerfdTimerFlags::ABSTIME | TimerfdTimerFlags::CANCEL_ON_SET,
+            &spec,
+        )?;
+        // SAFETY: an `OwnedFd` is a valid open descriptor, and the `AsyncFd` owns it until it
+        // is dropped, so the descriptor stays open and the same for the registration's life
+        // (tokio's only requirement; its safe constructors are deprecated since 1.54).
+        #[allow(unsafe_code)]
+        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)?;
+        loop {
+            let mut ready = fd.readable().await?;
+            let mut expirations = [0u8; 8];
+            match rustix::io::read(ready.get_inner(), &mut expirations) {
+                Ok(_) | Err(Errno::CANCELED) => return Ok(()),
+                Err(Errno::AGAIN) => ready.clear_ready(),
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 
@@ -162,5 +232,32 @@ mod tests {
         tokio::time::advance(Duration::from_secs(61)).await;
         sleep.await;
         assert!(c.now() >= deadline);
+    }
+
+    /// The real clock's timer (on Linux a CLOCK_REALTIME timerfd) ends at the wall deadline,
+    /// not before, and at once for a deadline already past.
+    #[tokio::test]
+    async fn system_clock_sleeps_until_the_wall_deadline() {
+        let clock = SystemClock;
+        let deadline = clock.now() + Duration::from_millis(50);
+        tokio::time::timeout(Duration::from_secs(30), clock.sleep_until(deadline))
+            .await
+            .expect("the timer fired");
+        assert!(clock.now() >= deadline);
+        let past = clock.now() - Duration::from_secs(3600);
+        tokio::time::timeout(Duration::from_secs(30), clock.sleep_until(past))
+            .await
+            .expect("a past deadline returns at once");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn wall_timer_fires_at_the_deadline() {
+        let deadline = SystemClock.now() + Duration::from_millis(30);
+        tokio::time::timeout(Duration::from_secs(30), wall_timer::wait_until(deadline))
+            .await
+            .expect("the timerfd fired")
+            .expect("timerfd works here");
+        assert!(SystemClock.now() >= deadline);
     }
 }

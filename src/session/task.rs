@@ -77,6 +77,9 @@ pub struct SessionHandle {
     tx: mpsc::Sender<Command>,
     status: watch::Receiver<SessionStatus>,
     login: watch::Receiver<LoginStatus>,
+    /// The token the task holds now (published after every change), so a caller whose
+    /// `minValidity` it meets is answered without a round trip through the task.
+    serving: watch::Receiver<Option<TokenData>>,
     _task: Arc<AbortOnDrop>,
 }
 
@@ -102,6 +105,14 @@ impl SessionHandle {
         self.status.clone()
     }
 
+    /// The published token if it meets `min_validity` (the task's own first check, read
+    /// without asking it); anything else goes to the task.
+    fn serving_now(&self, min_validity: Duration) -> Option<TokenData> {
+        let serving = self.serving.borrow();
+        let token = serving.as_ref()?;
+        valid_for(token.expires_at, self.clock.now(), min_validity).then(|| token.clone())
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, SessionError> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -119,6 +130,9 @@ impl SessionHandle {
         min_validity: Duration,
         wait: Duration,
     ) -> Result<TokenData, SessionError> {
+        if let Some(token) = self.serving_now(min_validity) {
+            return Ok(token);
+        }
         let deadline = tokio::time::Instant::now() + wait;
         let mut status = self.status.clone();
         loop {
@@ -259,6 +273,7 @@ pub(super) fn spawn(
         last_error: None,
     };
     let (status_tx, status_rx) = watch::channel(initial);
+    let (serving_tx, serving_rx) = watch::channel(None);
     let (login_tx, login_rx) = watch::channel(LoginStatus {
         login_id: None,
         state: LoginState::Failed,
@@ -289,6 +304,7 @@ pub(super) fn spawn(
         login: None,
         status_tx,
         login_tx,
+        serving_tx,
     };
     let handle = tokio::spawn(task.run(rx));
     SessionHandle {
@@ -299,6 +315,7 @@ pub(super) fn spawn(
         tx,
         status: status_rx,
         login: login_rx,
+        serving: serving_rx,
         _task: Arc::new(AbortOnDrop(handle)),
     }
 }
@@ -337,6 +354,7 @@ struct Task {
     login: Option<PendingLogin>,
     status_tx: watch::Sender<SessionStatus>,
     login_tx: watch::Sender<LoginStatus>,
+    serving_tx: watch::Sender<Option<TokenData>>,
 }
 
 /// A refresh's result, tagged with the generation of the record it started from, so a
@@ -396,6 +414,8 @@ impl Task {
                             in_flight = None;
                             self.refreshing = false;
                             let result = self.logout().await;
+                            // Withdraw the published token before anyone hears the logout is done.
+                            self.publish();
                             for (_, w) in waiters.drain(..) {
                                 let _ = w.send(Err(SessionError::LoginRequired(self.cfg.name.clone())));
                             }
@@ -540,11 +560,7 @@ impl Task {
 
     fn valid_token(&self, min_validity: Duration) -> Option<&TokenRecord> {
         let rec = self.record.as_ref()?;
-        // A huge minValidity must not overflow the date arithmetic: it is simply not met.
-        let needed = self
-            .now()
-            .checked_add(time::Duration::try_from(min_validity.max(EXPIRY_SKEW)).ok()?)?;
-        (rec.expires_at > needed).then_some(rec)
+        valid_for(rec.expires_at, self.now(), min_validity).then_some(rec)
     }
 
     /// Whether the refresh chain can go on: a refresh token and a client that has not lapsed.
@@ -943,6 +959,15 @@ impl Task {
             login_needed_by,
             last_error: self.last_error.clone(),
         };
+        let serving = rec.map(|r| self.token_data(r));
+        self.serving_tx.send_if_modified(|s| {
+            let changed = s.as_ref().map(|t| (&t.access_token, t.expires_at))
+                != serving.as_ref().map(|t| (&t.access_token, t.expires_at));
+            if changed {
+                *s = serving;
+            }
+            changed
+        });
         self.status_tx.send_if_modified(|s| {
             let changed = *s != status;
             if changed {
@@ -951,6 +976,15 @@ impl Task {
             changed
         });
     }
+}
+
+/// Whether a token expiring at `expires_at` stays valid `min_validity` (at least the skew)
+/// past `now`. A huge `min_validity` must not overflow the date arithmetic: it is not met.
+fn valid_for(expires_at: OffsetDateTime, now: OffsetDateTime, min_validity: Duration) -> bool {
+    time::Duration::try_from(min_validity.max(EXPIRY_SKEW))
+        .ok()
+        .and_then(|d| now.checked_add(d))
+        .is_some_and(|needed| expires_at > needed)
 }
 
 enum Answer {

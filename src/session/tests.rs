@@ -711,3 +711,26 @@ async fn pkce_verifier_rejected_is_a_failed_login() {
     assert!(st.message.contains("PKCE verification failed"));
     assert_eq!(h.handle.status().state, SessionState::LoginRequired);
 }
+
+#[tokio::test(start_paused = true)]
+async fn valid_tokens_are_served_without_the_task_and_withdrawn_at_logout() {
+    let h = harness(Some(stored(30 * MIN, Some("rt-0"))), rotating()).await;
+    // A caller asking more than is left goes to the task, which refreshes once.
+    let t = h.handle.token(45 * MIN, Duration::ZERO).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-1");
+    // The published token (at-1, 60 min) meets these asks with no further call.
+    for _ in 0..10 {
+        let t = h.handle.token(50 * MIN, Duration::ZERO).await.unwrap();
+        assert_eq!(t.access_token.expose(), "at-1");
+    }
+    assert_eq!(h.oidc.calls(), 1);
+    let (had, _) = h.handle.logout().await.unwrap();
+    assert!(had);
+    // Once logout has answered, no caller gets the old token from the published copy.
+    let err = h.handle.token(Duration::ZERO, Duration::ZERO).await;
+    assert!(
+        matches!(err, Err(SessionError::LoginRequired(_))),
+        "{:?}",
+        err.map(|t| t.expires_at)
+    );
+}
