@@ -9,6 +9,7 @@
 mod api;
 mod interop;
 mod lifecycle;
+mod other_users;
 mod pkce;
 mod refresh;
 mod reload;
