@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod api;
+mod chaos;
 mod interop;
 mod lifecycle;
 mod other_users;
