@@ -17,7 +17,9 @@ fn bad(message: impl Into<String>) -> Resp {
 
 /// A fault as JSON: `{"type": "error", "status": 400, "errorType": "SlowDownException",
 /// "error": "slow_down", "description": "…"}`, `{"type": "delay", "ms": 1500}`,
-/// `{"type": "reset" | "garbage" | "hang"}`, `{"type": "html", "status": 503}`, or a preset
+/// `{"type": "reset" | "garbage" | "hang"}`, `{"type": "html", "status": 503}`,
+/// `{"type": "redirect", "status": 307, "location": "…"}`, `{"type": "huge_body", "bytes": N}`,
+/// `{"type": "drip", "ms": 1000}`, or a preset
 /// `{"type": "slow_down" | "invalid_grant" | "internal" | "access_denied" | "expired_token" |
 /// "invalid_client" | "unauthorized" | "too_many_requests"}`.
 #[derive(Deserialize)]
@@ -40,6 +42,16 @@ enum FaultSpec {
     Hang,
     Html {
         status: u16,
+    },
+    Redirect {
+        status: u16,
+        location: String,
+    },
+    HugeBody {
+        bytes: u64,
+    },
+    Drip {
+        ms: u64,
     },
     SlowDown,
     InvalidGrant,
@@ -70,6 +82,10 @@ impl From<FaultSpec> for Fault {
             FaultSpec::Garbage => Fault::Garbage,
             FaultSpec::Hang => Fault::Hang,
             FaultSpec::Html { status } => Fault::Html(status),
+            FaultSpec::Redirect { status, location } => Fault::Redirect(status, location),
+            FaultSpec::HugeBody { bytes } => Fault::HugeBody(bytes),
+            // At least a millisecond: a zero interval would spin.
+            FaultSpec::Drip { ms } => Fault::Drip(Duration::from_millis(ms.max(1))),
             FaultSpec::SlowDown => Fault::slow_down(),
             FaultSpec::InvalidGrant => Fault::invalid_grant(),
             FaultSpec::Internal => Fault::internal(),

@@ -11,6 +11,7 @@ mod oidc;
 mod portal;
 mod server;
 mod state;
+mod stream;
 mod wire;
 
 use std::net::SocketAddr;
@@ -161,6 +162,15 @@ pub enum Fault {
     Hang,
     /// An HTML error page with this status and no AWS error header.
     Html(u16),
+    /// A redirect with this status (301, 302, 303, 307, 308) to this `Location`. A client
+    /// must not follow it: AWS never redirects API calls, and a follower would resend secrets.
+    Redirect(u16, String),
+    /// 200 `application/json` with a body of this many bytes (spaces, so never a JSON value),
+    /// streamed in 64 KiB chunks with `Content-Length`, never held in memory.
+    HugeBody(u64),
+    /// 200 `application/json` headers at once, then one byte of body per this interval,
+    /// forever (until the client leaves or the fake stops).
+    Drip(Duration),
 }
 
 impl Fault {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Method, Request};
+use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -13,8 +13,12 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::stream::Body;
 use crate::wire::{self, Incoming, Resp};
 use crate::{Fault, Inner, Op, Recorded, authorize, control, oidc, portal};
+
+/// What the service answers: a buffered `Resp`, or a streamed body for the body faults.
+type Answer = Response<Body>;
 
 /// Larger bodies are refused; no real request comes close.
 const MAX_BODY: usize = 1 << 20;
@@ -118,8 +122,10 @@ fn dispatch(st: &mut crate::state::State, route: Route, req: &Incoming<'_>, base
 }
 
 /// The answer a non-delaying fault gives.
-fn fault_response(op: Op, fault: &Fault) -> Resp {
-    match fault {
+fn fault_response(op: Op, fault: &Fault) -> Answer {
+    // A JSON 200's status and headers (request id included) around a misbehaving body.
+    let streamed = |body: Body| wire::json_ok(&serde_json::Value::Null).map(|_| body);
+    let buffered = match fault {
         Fault::Error {
             status,
             error_type,
@@ -137,13 +143,17 @@ fn fault_response(op: Op, fault: &Fault) -> Resp {
         } => wire::oidc_error(*status, error_type, error, description),
         Fault::Garbage => wire::garbage(),
         Fault::Html(status) => wire::html_error(*status),
+        Fault::Redirect(status, location) => wire::redirect_with(*status, location),
+        Fault::HugeBody(len) => return streamed(Body::huge(*len)),
+        Fault::Drip(every) => return streamed(Body::drip(*every)),
         // Delay, Reset and Hang do not produce a response here.
         Fault::Delay(_) | Fault::Reset | Fault::Hang => wire::html_error(500),
-    }
+    };
+    buffered.map(Body::Full)
 }
 
 /// `200`, `400 InvalidGrantException`, … for the log line (the error name only).
-fn outcome(resp: &Resp) -> String {
+fn outcome<B>(resp: &Response<B>) -> String {
     let name = resp
         .headers()
         .get("x-amzn-errortype")
@@ -165,7 +175,7 @@ fn log(enabled: bool, op: Op, method: &Method, path: &str, outcome: &str) {
 async fn handle(
     inner: Arc<Inner>,
     req: Request<hyper::body::Incoming>,
-) -> Result<Resp, ResetConnection> {
+) -> Result<Answer, ResetConnection> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -175,7 +185,8 @@ async fn handle(
                 "InvalidRequestException",
                 "invalid_request",
                 "Request body is too large or could not be read",
-            ));
+            )
+            .map(Body::Full));
         }
     };
     let path = parts.uri.path();
@@ -188,7 +199,7 @@ async fn handle(
         body: &body,
     };
     if route == Route::Control {
-        return Ok(control::handle(&inner, &req));
+        return Ok(control::handle(&inner, &req).map(Body::Full));
     }
     let op = route.op();
     let recorded = Recorded {
@@ -213,7 +224,7 @@ async fn handle(
     };
     let base = inner.url();
     let fault = inner.lock().pop_fault(op);
-    let answered = |inner: &Inner, resp: Resp, recorded: Option<Recorded>| {
+    let answered = |inner: &Inner, resp: Answer, recorded: Option<Recorded>| {
         let mut st = inner.lock();
         if let Some(rec) = recorded {
             st.record(rec);
@@ -241,7 +252,7 @@ async fn handle(
             let mut st = inner.lock();
             let resp = dispatch(&mut st, route, &req, &base);
             drop(st);
-            Ok(answered(&inner, resp, Some(recorded)))
+            Ok(answered(&inner, resp.map(Body::Full), Some(recorded)))
         }
         Some(Fault::Delay(d)) => {
             arrived(&inner, recorded, &format!("delaying {} ms", d.as_millis()));
@@ -249,7 +260,7 @@ async fn handle(
             let mut st = inner.lock();
             let resp = dispatch(&mut st, route, &req, &base);
             drop(st);
-            Ok(answered(&inner, resp, None))
+            Ok(answered(&inner, resp.map(Body::Full), None))
         }
         Some(Fault::Reset) => {
             arrived(&inner, recorded, "reset (fault)");

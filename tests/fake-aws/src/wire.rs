@@ -126,6 +126,17 @@ pub(crate) fn redirect(location: &str) -> Resp {
     resp
 }
 
+/// A redirect with any 3xx `status` to `location` (Fault::Redirect); no body.
+pub(crate) fn redirect_with(status: u16, location: &str) -> Resp {
+    let status = StatusCode::from_u16(status)
+        .ok()
+        .filter(StatusCode::is_redirection)
+        .unwrap_or(StatusCode::TEMPORARY_REDIRECT);
+    let mut resp = response(status, None, Bytes::new());
+    set_header(&mut resp, "location", location);
+    resp
+}
+
 /// The OIDC error shape (WIRE.md §2.1): name in `x-amzn-ErrorType` with the namespace suffix,
 /// OAuth `error` / `error_description` in the body, nothing else.
 pub(crate) fn oidc_error(status: u16, name: &str, code: &str, description: &str) -> Resp {

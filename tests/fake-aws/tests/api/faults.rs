@@ -1,5 +1,6 @@
-//! Fault injection: modeled errors in both shapes, garbage, HTML, reset, delay, hang; FIFO
-//! order per operation; faulted calls are counted and recorded.
+//! Fault injection: modeled errors in both shapes, garbage, HTML, reset, delay, hang,
+//! redirects, huge and dripping bodies; FIFO order per operation; faulted calls are counted
+//! and recorded.
 
 use std::time::Duration;
 
@@ -151,4 +152,108 @@ async fn requests_are_recorded_as_received() {
     let secrets = api.fake.issued_secrets();
     assert!(secrets.contains(&reg.secret));
     assert!(secrets.iter().any(|s| s.starts_with("fake-dc-")));
+}
+
+#[tokio::test]
+async fn redirect_answers_with_its_status_and_location_only() {
+    let api = Api::start(quick()).await;
+    let elsewhere = format!("{}/client/register", api.base);
+    api.fake
+        .push_fault(Op::RegisterClient, Fault::Redirect(307, elsewhere.clone()));
+    api.fake.push_fault(
+        Op::GetRoleCredentials,
+        Fault::Redirect(302, "https://example.invalid/x".into()),
+    );
+    let body = serde_json::json!({"clientName": "n", "clientType": "public"});
+    let a = api.post("/client/register", body).await;
+    assert_eq!(a.status, 307);
+    assert_eq!(a.header("location"), Some(elsewhere.as_str()));
+    assert!(a.text.is_empty());
+    // Counted once: the client (no redirect policy) did not come back.
+    assert_eq!(api.fake.calls(Op::RegisterClient), 1);
+    let a = api
+        .get(
+            "/federation/credentials?role_name=Admin&account_id=111122223333",
+            Some("t"),
+        )
+        .await;
+    assert_eq!(a.status, 302);
+    assert_eq!(a.header("location"), Some("https://example.invalid/x"));
+}
+
+#[tokio::test]
+async fn huge_body_is_streamed_in_full_with_its_length() {
+    let api = Api::start(quick()).await;
+    let len: u64 = 5 * 1024 * 1024 + 7;
+    api.fake.push_fault(Op::ListAccounts, Fault::HugeBody(len));
+    let url = format!("{}/assignment/accounts", api.base);
+    let mut resp = api.http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.content_length(), Some(len));
+    let mut got = 0u64;
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        assert!(chunk.iter().all(|b| *b == b' '));
+        got += chunk.len() as u64;
+    }
+    assert_eq!(got, len);
+    assert_eq!(api.fake.calls(Op::ListAccounts), 1);
+    // One call only: the next is answered normally (no token, so 401).
+    assert_eq!(api.get("/assignment/accounts", None).await.status, 401);
+}
+
+#[tokio::test]
+async fn drip_sends_headers_then_one_byte_at_a_time() {
+    let api = Api::start(quick()).await;
+    api.fake
+        .push_fault(Op::CreateToken, Fault::Drip(Duration::from_millis(20)));
+    let url = format!("{}/token", api.base);
+    let mut resp = api
+        .http
+        .post(&url)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.content_length(), None, "no end announced");
+    for _ in 0..5 {
+        let chunk = tokio::time::timeout(WAIT, resp.chunk())
+            .await
+            .expect("a byte in time")
+            .unwrap()
+            .expect("never ends");
+        assert_eq!(&chunk[..], b" ");
+    }
+    drop(resp);
+    // The fake is fine once the client leaves.
+    let reg = api.register_device().await;
+    assert!(!reg.id.is_empty());
+}
+
+#[tokio::test]
+async fn new_faults_can_be_queued_over_the_control_api() {
+    let api = Api::start(quick()).await;
+    for fault in [
+        serde_json::json!({"type": "redirect", "status": 308, "location": "http://127.0.0.1:9/"}),
+        serde_json::json!({"type": "huge_body", "bytes": 3}),
+        serde_json::json!({"type": "drip", "ms": 10}),
+    ] {
+        let a = api
+            .post(
+                "/_fake/faults",
+                serde_json::json!({"op": "ListAccounts", "fault": fault}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.text);
+    }
+    let a = api.get("/assignment/accounts", None).await;
+    assert_eq!(a.status, 308);
+    assert_eq!(a.header("location"), Some("http://127.0.0.1:9/"));
+    let a = api.get("/assignment/accounts", None).await;
+    assert_eq!((a.status, a.text.as_str()), (200, "   "));
+    let url = format!("{}/assignment/accounts", api.base);
+    let mut resp = api.http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let first = tokio::time::timeout(WAIT, resp.chunk()).await.unwrap();
+    assert_eq!(first.unwrap().as_deref(), Some(&b" "[..]));
 }
