@@ -33,6 +33,8 @@ pub const MAX_CONNECTIONS: usize = 512;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest request head (line + headers) accepted.
 pub const MAX_HEAD: usize = 16 * 1024;
+/// Pause after a failed accept (e.g. out of file descriptors) before trying again.
+pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// How long in-flight requests may take to finish after SIGTERM.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -55,6 +57,19 @@ pub fn sessions_from(aws: &AwsConfig, env: &Env) -> (Vec<SessionConfig>, Vec<Str
         }
     }
     (out, problems)
+}
+
+/// An error with its causes: hyper's own message ("error writing a body to connection")
+/// hides why (a header timeout, the client that stopped reading).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 /// Serves `bound` until `shutdown` resolves, then drains and removes the socket file if we
@@ -108,8 +123,14 @@ pub async fn serve(
         let conn = match conn {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                continue;
+                // Out of descriptors (EMFILE) fails every accept at once while the client
+                // waits in the backlog: pause instead of spinning and flooding the log.
+                tracing::warn!(error = %e, "accept failed; pausing before the next one");
+                drop(permit);
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(ACCEPT_PAUSE) => continue,
+                }
             }
         };
         let peer = listener::peer(&conn);
@@ -137,7 +158,7 @@ pub async fn serve(
         ));
         tokio::spawn(async move {
             if let Err(e) = fut.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+                tracing::debug!(error = %with_causes(&e), "connection ended with an error");
             }
             drop(permit);
         });

@@ -8,6 +8,7 @@
 
 mod api;
 mod chaos;
+mod hostile;
 mod interop;
 mod lifecycle;
 mod other_users;
