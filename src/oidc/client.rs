@@ -71,9 +71,41 @@ fn transport(e: reqwest::Error) -> OidcError {
     if e.is_timeout() {
         OidcError::Timeout
     } else {
-        // reqwest's Display names the URL (no secrets: they travel in bodies and headers).
-        OidcError::Connect(e.to_string())
+        OidcError::Connect(describe(&e))
     }
+}
+
+/// reqwest's message and its causes: its Display alone ("error sending request for url
+/// (…)") hides whether TLS, DNS, the connection or a timeout failed. It names the URL and
+/// the causes name transport faults; no secrets: they travel in bodies and headers.
+pub fn describe(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// The error text of a redirect answer, if `status` is one. AWS APIs never redirect, and
+/// following one would resend credentials wherever it points (http_client refuses them), so
+/// it is named, with the target's query left out.
+pub fn refused_redirect(status: u16, headers: &http::HeaderMap) -> Option<String> {
+    if !(300..400).contains(&status) {
+        return None;
+    }
+    let to = headers
+        .get(http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map_or("nowhere", |l| l.split('?').next().unwrap_or(l));
+    Some(format!(
+        "redirected to {to}; upstream redirects are not followed"
+    ))
 }
 
 /// Reads a body up to `MAX_RESPONSE`.
@@ -119,6 +151,10 @@ impl HttpOidc {
             .map_err(transport)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
+        if let Some(message) = refused_redirect(status, &headers) {
+            tracing::debug!(op, status, %message, "sso-oidc redirected");
+            return Err(OidcError::Http { status, message });
+        }
         let bytes = read_capped(resp).await?;
         if !(200..300).contains(&status) {
             let e = OidcError::from_response(status, &headers, &bytes);
@@ -191,6 +227,22 @@ mod tests {
             join(&e, "client/register").as_str(),
             "https://oidc.us-east-1.amazonaws.com/client/register"
         );
+    }
+
+    #[test]
+    fn redirects_are_named_without_their_query() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(refused_redirect(200, &h), None);
+        assert_eq!(refused_redirect(400, &h), None);
+        h.insert(
+            http::header::LOCATION,
+            "https://elsewhere.example/x?code=abc".parse().unwrap(),
+        );
+        let m = refused_redirect(307, &h).unwrap();
+        assert!(m.contains("https://elsewhere.example/x;"), "{m}");
+        assert!(!m.contains("abc"), "{m}");
+        let m = refused_redirect(302, &http::HeaderMap::new()).unwrap();
+        assert!(m.contains("nowhere"), "{m}");
     }
 
     #[test]

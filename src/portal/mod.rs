@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::clock::BoxFuture;
-use crate::oidc::{error_name, http_client_helpers as h};
+use crate::oidc::{OidcError, error_name, http_client_helpers as h};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
@@ -121,12 +121,17 @@ impl HttpPortal {
             .header("x-amz-sso_bearer_token", token.expose())
             .send()
             .await
-            .map_err(|e| PortalError::Transport(e.to_string()))?;
+            .map_err(|e| PortalError::Transport(h::describe(&e)))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = h::read_capped(resp)
-            .await
-            .map_err(|e| PortalError::Malformed(e.to_string()))?;
+        if let Some(message) = h::refused_redirect(status, &headers) {
+            return Err(PortalError::Http { status, message });
+        }
+        let body = h::read_capped(resp).await.map_err(|e| match e {
+            OidcError::Malformed(m) => PortalError::Malformed(m),
+            // A body cut off by the timeout or the connection.
+            other => PortalError::Transport(other.to_string()),
+        })?;
         if (200..300).contains(&status) {
             Ok(body)
         } else {

@@ -17,4 +17,5 @@ mod refresh;
 mod reload;
 mod secrets;
 mod service;
+mod upstream;
 mod util;
