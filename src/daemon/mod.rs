@@ -175,7 +175,7 @@ pub async fn serve(
     if owns_path && let Err(e) = std::fs::remove_file(&path) {
         tracing::warn!(socket = %path.display(), error = %e, "could not remove the socket file");
     }
-    state.manager.shutdown();
+    state.manager.shutdown(DRAIN_TIMEOUT).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -91,8 +91,8 @@ pub fn watch(
     out
 }
 
-/// Applies a changed agent TOML: the margins take effect at once (sessions restart from the
-/// store, nothing is lost); the socket, store and log filter need a restart and say so.
+/// Applies a changed agent TOML: the margins take effect at once (each session re-evaluates
+/// its schedule); the socket, store and log filter need a restart and say so.
 pub fn reload_settings(running: &Settings, flags: &Flags, env: &Env, state: &AppState) {
     match config::load_settings(flags, env) {
         Ok(new) => {

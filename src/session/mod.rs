@@ -10,8 +10,10 @@ mod task;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
 use std::time::Duration;
+use tokio::sync::watch;
 
 use url::Url;
 
@@ -22,7 +24,7 @@ use crate::oidc::Oidc;
 use crate::store::SecretStore;
 
 pub use registry::Registrations;
-pub use task::SessionHandle;
+pub use task::{Finished, SessionHandle};
 
 /// Builds an OIDC client for an endpoint (tests inject a scripted one).
 pub trait OidcFactory: Send + Sync + 'static {
@@ -110,71 +112,92 @@ pub enum SessionError {
     Internal(String),
 }
 
+/// The refresh and re-registration margins, changed live by a settings reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Margins {
+    pub refresh: Duration,
+    pub reregistration: Duration,
+}
+
 /// All session tasks of the daemon, by name.
 pub struct Manager {
-    deps: RwLock<Deps>,
+    deps: Deps,
+    margins: watch::Sender<Margins>,
     registrations: Arc<Registrations>,
     sessions: RwLock<BTreeMap<String, SessionHandle>>,
+    /// Stopped tasks still saving a refresh, by session name: a new task for that name waits
+    /// for them before it reads the store (two tasks must never drive one refresh chain).
+    stopping: Mutex<BTreeMap<String, Vec<Finished>>>,
 }
 
 impl Manager {
     pub fn new(deps: Deps) -> Self {
         let registrations = Arc::new(Registrations::new(deps.store.clone()));
+        let (margins, _) = watch::channel(Margins {
+            refresh: deps.refresh_margin,
+            reregistration: deps.reregistration_margin,
+        });
         Self {
-            deps: RwLock::new(deps),
+            deps,
+            margins,
             registrations,
             sessions: RwLock::new(BTreeMap::new()),
+            stopping: Mutex::new(BTreeMap::new()),
         }
     }
 
     /// Makes the running sessions match `configs`: starts new ones, restarts changed ones,
-    /// stops removed ones. Unchanged sessions keep running untouched.
+    /// stops removed ones. Unchanged sessions keep running untouched. A stopped session
+    /// finishes and saves a refresh in flight; its successor starts only after that.
     pub fn apply(&self, configs: Vec<SessionConfig>) {
         let mut sessions = self.sessions.write().unwrap_or_else(|p| p.into_inner());
+        let mut stopping = self.stopping.lock().unwrap_or_else(|p| p.into_inner());
         let wanted: BTreeMap<String, SessionConfig> =
             configs.into_iter().map(|c| (c.name.clone(), c)).collect();
         sessions.retain(|name, handle| {
             let keep = wanted.get(name) == Some(handle.config());
             if !keep {
                 tracing::info!(session = %name, "session removed or changed; stopping its task");
+                stopping
+                    .entry(name.clone())
+                    .or_default()
+                    .push(handle.stop());
             }
             keep
+        });
+        stopping.retain(|_, tasks| {
+            tasks.retain(|t| !t.is_done());
+            !tasks.is_empty()
         });
         for (name, cfg) in wanted {
             if let std::collections::btree_map::Entry::Vacant(slot) = sessions.entry(name) {
                 tracing::info!(session = %cfg.name, start_url = %cfg.start_url, region = %cfg.region, "starting session");
+                let after = stopping.get(&cfg.name).cloned().unwrap_or_default();
                 slot.insert(task::spawn(
                     cfg,
-                    self.deps.read().unwrap_or_else(|p| p.into_inner()).clone(),
+                    self.deps.clone(),
                     self.registrations.clone(),
+                    self.margins.subscribe(),
+                    after,
                 ));
             }
         }
     }
 
-    /// Changes the refresh and re-registration margins. Sessions restart with them (each
-    /// recovers its tokens from the store, as after a daemon restart).
+    /// Changes the refresh and re-registration margins of every session, live: each
+    /// re-evaluates its schedule; nothing restarts and no refresh is cut off.
     pub fn set_margins(&self, refresh: Duration, reregistration: Duration) {
-        {
-            let mut deps = self.deps.write().unwrap_or_else(|p| p.into_inner());
-            if deps.refresh_margin == refresh && deps.reregistration_margin == reregistration {
-                return;
-            }
-            deps.refresh_margin = refresh;
-            deps.reregistration_margin = reregistration;
-        }
-        let configs: Vec<SessionConfig> = {
-            let mut sessions = self.sessions.write().unwrap_or_else(|p| p.into_inner());
-            let configs = sessions.values().map(|h| h.config().clone()).collect();
-            sessions.clear();
-            configs
+        let new = Margins {
+            refresh,
+            reregistration,
         };
-        tracing::info!(
-            ?refresh,
-            ?reregistration,
-            "margins changed; restarting sessions"
-        );
-        self.apply(configs);
+        if self.margins.send_if_modified(|m| {
+            let changed = *m != new;
+            *m = new;
+            changed
+        }) {
+            tracing::info!(?refresh, ?reregistration, "margins changed");
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<SessionHandle> {
@@ -203,12 +226,28 @@ impl Manager {
             .collect()
     }
 
-    /// Stops every session task (their pending work is dropped; nothing unsaved is lost
-    /// because every change is persisted before it is used).
-    pub fn shutdown(&self) {
-        self.sessions
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+    /// Stops every session task and waits (at most `within`) until each has saved a refresh
+    /// it had in flight; pending logins are dropped.
+    pub async fn shutdown(&self, within: Duration) {
+        let mut finished: Vec<Finished> = {
+            let mut sessions = self.sessions.write().unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut *sessions)
+                .values()
+                .map(SessionHandle::stop)
+                .collect()
+        };
+        finished.extend(
+            std::mem::take(&mut *self.stopping.lock().unwrap_or_else(|p| p.into_inner()))
+                .into_values()
+                .flatten(),
+        );
+        let all = async {
+            for f in finished {
+                f.wait().await;
+            }
+        };
+        if tokio::time::timeout(within, all).await.is_err() {
+            tracing::warn!("a session did not finish saving a refresh in time");
+        }
     }
 }

@@ -21,7 +21,7 @@ use crate::store::records::{ClientRecord, RECORD_VERSION, TokenRecord, token_key
 
 use super::login::{self, LoginCtx, LoginEvent, LoginOutcome};
 use super::registry::Registrations;
-use super::{Deps, SessionConfig, SessionError, policy};
+use super::{Deps, Margins, SessionConfig, SessionError, policy};
 
 /// Role credentials are handed out with at least this much left (botocore re-runs
 /// `credential_process` on every call below 15 minutes, WIRE.md §8.1).
@@ -80,10 +80,42 @@ pub struct SessionHandle {
     /// The token the task holds now (published after every change), so a caller whose
     /// `minValidity` it meets is answered without a round trip through the task.
     serving: watch::Receiver<Option<TokenData>>,
-    _task: Arc<AbortOnDrop>,
+    control: Arc<TaskControl>,
 }
 
 struct AbortOnDrop(JoinHandle<()>);
+
+/// Stops the task gracefully on request (`SessionHandle::stop`), or aborts it when the last
+/// handle goes without one (tests, teardown).
+struct TaskControl {
+    stop: watch::Sender<bool>,
+    /// Closed (sender dropped) when the task has ended; see `Finished`.
+    finished: watch::Receiver<()>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for TaskControl {
+    fn drop(&mut self) {
+        if !*self.stop.borrow() {
+            self.task.abort();
+        }
+    }
+}
+
+/// Resolves when a stopped task has ended, i.e. saved the result of its last refresh. A new
+/// task for the same session waits for it before reading the store.
+#[derive(Clone)]
+pub struct Finished(watch::Receiver<()>);
+
+impl Finished {
+    pub async fn wait(mut self) {
+        while self.0.changed().await.is_ok() {}
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.0.has_changed().is_err()
+    }
+}
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -94,6 +126,14 @@ impl Drop for AbortOnDrop {
 impl SessionHandle {
     pub fn config(&self) -> &SessionConfig {
         &self.config
+    }
+
+    /// Asks the task to stop: a refresh in flight is finished and saved first (a refresh
+    /// token rotated upstream must not be lost), waiting callers get their answers, a pending
+    /// login is dropped. Returns what resolves when the task has ended.
+    pub fn stop(&self) -> Finished {
+        let _ = self.control.stop.send(true);
+        Finished(self.control.finished.clone())
     }
 
     pub fn status(&self) -> SessionStatus {
@@ -118,7 +158,12 @@ impl SessionHandle {
         self.tx
             .send(make(reply))
             .await
-            .map_err(|_| SessionError::Internal("the session task has stopped".into()))?;
+            .map_err(|_| {
+                SessionError::Internal(format!(
+                    "session `{}` was stopped (its configuration changed, or the daemon is stopping); ask again",
+                    self.config.name
+                ))
+            })?;
         rx.await
             .map_err(|_| SessionError::Internal("the session task dropped the request".into()))?
     }
@@ -257,6 +302,8 @@ pub(super) fn spawn(
     cfg: SessionConfig,
     deps: Deps,
     registrations: Arc<Registrations>,
+    margins: watch::Receiver<Margins>,
+    after: Vec<Finished>,
 ) -> SessionHandle {
     let (tx, rx) = mpsc::channel(1024);
     let initial = SessionStatus {
@@ -306,7 +353,16 @@ pub(super) fn spawn(
         login_tx,
         serving_tx,
     };
-    let handle = tokio::spawn(task.run(rx));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (finished_tx, finished_rx) = watch::channel(());
+    let handle = tokio::spawn(async move {
+        // Ends (and closes `finished`) when the task ends, even by abort or panic.
+        let _finished = finished_tx;
+        for previous in after {
+            previous.wait().await;
+        }
+        task.run(rx, stop_rx, margins).await;
+    });
     SessionHandle {
         portal,
         roles: Arc::new(RoleSlots::default()),
@@ -316,7 +372,11 @@ pub(super) fn spawn(
         status: status_rx,
         login: login_rx,
         serving: serving_rx,
-        _task: Arc::new(AbortOnDrop(handle)),
+        control: Arc::new(TaskControl {
+            stop: stop_tx,
+            finished: finished_rx,
+            task: handle,
+        }),
     }
 }
 
@@ -363,7 +423,12 @@ type RefreshResult = (u64, Result<TokenResponse, OidcError>);
 type RegisterResult = Result<ClientRecord, String>;
 
 impl Task {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut stop: watch::Receiver<bool>,
+        mut margins: watch::Receiver<Margins>,
+    ) {
         self.load().await;
         self.publish();
         tracing::debug!(session = %self.cfg.name, state = self.state().as_str(), "session task ready");
@@ -392,7 +457,10 @@ impl Task {
             };
             tokio::select! {
                 cmd = commands.recv() => {
-                    let Some(cmd) = cmd else { break };
+                    let Some(cmd) = cmd else {
+                        self.finish(in_flight.take(), &mut waiters).await;
+                        break;
+                    };
                     match cmd {
                         Command::Token { min_validity, force, reply } => {
                             let answer = if force && self.refreshable() { Answer::AfterRefresh } else { self.answer(min_validity) };
@@ -434,6 +502,17 @@ impl Task {
                     self.apply_reregistration(out);
                 }
                 Some((id, ev)) = login_events.recv() => self.on_login_event(id, ev).await,
+                Ok(()) = margins.changed() => {
+                    let m = *margins.borrow_and_update();
+                    self.deps.refresh_margin = m.refresh;
+                    self.deps.reregistration_margin = m.reregistration;
+                    self.publish();
+                    tracing::debug!(session = %self.cfg.name, "margins changed; schedule re-evaluated");
+                }
+                () = async { let _ = stop.wait_for(|stop| *stop).await; } => {
+                    self.finish(in_flight.take(), &mut waiters).await;
+                    break;
+                }
                 () = timer => {
                     if self.record.as_ref().is_some_and(|r| r.expires_at <= self.now()) && !self.refreshable() && !self.expiry_reported {
                         self.expiry_reported = true;
@@ -449,6 +528,26 @@ impl Task {
             }
             self.publish();
         }
+    }
+
+    /// The end of the task: a refresh in flight is awaited and saved (upstream may already
+    /// have rotated the refresh token), and waiting callers get their answers.
+    async fn finish(
+        &mut self,
+        in_flight: Option<BoxFuture<'static, RefreshResult>>,
+        waiters: &mut Vec<(Duration, Reply<TokenData>)>,
+    ) {
+        if let Some(refresh) = in_flight {
+            tracing::info!(session = %self.cfg.name, "stopping once the refresh in flight is saved");
+            let out = refresh.await;
+            self.refreshing = false;
+            self.apply_refresh(out).await;
+        }
+        for (mv, w) in waiters.drain(..) {
+            let _ = w.send(self.answer_final(mv));
+        }
+        self.publish();
+        tracing::debug!(session = %self.cfg.name, "session task stopped");
     }
 
     fn registration_spec(&self) -> super::registry::RegistrationSpec {

@@ -211,7 +211,7 @@ struct Harness {
     oidc: Arc<Scripted>,
     store: Arc<MemoryStore>,
     handle: SessionHandle,
-    _manager: Manager,
+    manager: Manager,
 }
 
 fn config() -> SessionConfig {
@@ -287,7 +287,7 @@ async fn harness(record: Option<TokenRecord>, script: TokenScript) -> Harness {
         oidc,
         store,
         handle,
-        _manager: manager,
+        manager,
     }
 }
 
@@ -733,4 +733,70 @@ async fn valid_tokens_are_served_without_the_task_and_withdrawn_at_logout() {
         "{:?}",
         err.map(|t| t.expires_at)
     );
+}
+
+/// A session restarted (its configuration changed) while a scheduled refresh is in flight
+/// and no caller holds it: the old task saves the rotated tokens before the new one reads
+/// the store, so the chain goes on with one CreateToken and the new refresh token (upstream
+/// already retired the old one).
+#[tokio::test(start_paused = true)]
+async fn a_restarted_session_keeps_the_refresh_its_predecessor_had_in_flight() {
+    let Harness {
+        oidc,
+        store,
+        handle,
+        manager,
+    } = harness(Some(stored(30 * MIN, Some("rt-0"))), rotating()).await;
+    drop(handle);
+    let gate = Arc::new(Notify::new());
+    *oidc.gate.lock().unwrap() = Some(gate.clone());
+    tokio::time::advance(25 * MIN).await;
+    oidc.wait_for_calls(1).await;
+    let mut changed = config();
+    changed.scopes.push("sso:account:list".into());
+    manager.apply(vec![changed]);
+    let new = manager.get("corp").unwrap();
+    gate.notify_waiters();
+    let t = new.token(Duration::ZERO, Duration::ZERO).await.unwrap();
+    assert_eq!(
+        t.access_token.expose(),
+        "at-1",
+        "the new task loaded the saved refresh"
+    );
+    let t = new.token(45 * MIN, Duration::ZERO).await.unwrap();
+    assert_eq!(t.access_token.expose(), "at-1");
+    assert_eq!(oidc.calls(), 1);
+    manager.shutdown(Duration::from_secs(5)).await;
+    let c = config();
+    let saved = store
+        .get(&token_key(&c.name, &c.start_url, &c.region))
+        .await
+        .unwrap()
+        .unwrap();
+    let saved = TokenRecord::from_secret(&saved).unwrap();
+    assert_eq!(saved.refresh_token.unwrap().expose(), "rt-1");
+}
+
+/// New margins reach running sessions without a restart: the next refresh moves.
+#[tokio::test(start_paused = true)]
+async fn margins_change_live() {
+    let h = harness(Some(stored(60 * MIN, Some("rt-0"))), rotating()).await;
+    let before = h.handle.status().next_refresh_at.unwrap();
+    let mut st = h.handle.status_watch();
+    h.manager
+        .set_margins(30 * MIN, Duration::from_secs(7 * 86400));
+    let after = tokio::time::timeout(
+        Duration::from_secs(5),
+        st.wait_for(|s| s.next_refresh_at != Some(before)),
+    )
+    .await
+    .expect("the schedule moved")
+    .unwrap()
+    .next_refresh_at
+    .unwrap();
+    assert!(
+        after < before && after <= T0 + 30 * MIN,
+        "{before} -> {after}"
+    );
+    assert_eq!(h.oidc.calls(), 0, "no restart, no refresh");
 }
