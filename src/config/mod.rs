@@ -12,7 +12,7 @@ pub use aws_ini::{
     AwsConfig, Location, Profile, ResolveError, RoleTarget, SsoSession, load_aws_config,
     parse_aws_config,
 };
-pub use settings::{Flags, RawFile, Settings, StoreKind, load_settings, merge};
+pub use settings::{Flags, RawFile, Settings, StoreKind, load_settings, merge, parse_toml};
 
 /// Every problem found, one line each.
 #[derive(Debug, Clone, PartialEq, Eq)]

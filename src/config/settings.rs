@@ -204,7 +204,8 @@ pub fn load_settings(flags: &Flags, env: &Env) -> Result<Settings, ConfigErrors>
     merge(flags, env, file.as_ref())
 }
 
-fn parse_toml(path: &Path, text: &str) -> Result<RawFile, ConfigErrors> {
+/// Parses the agent's TOML file; errors name the file and line.
+pub fn parse_toml(path: &Path, text: &str) -> Result<RawFile, ConfigErrors> {
     match toml::from_str::<RawFile>(text) {
         Ok(mut f) => {
             f.path = path.to_path_buf();

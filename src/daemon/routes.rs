@@ -97,6 +97,112 @@ where
     resp
 }
 
+/// A request's route with its path and query decoded: the pure first step of `route`, kept
+/// apart so it can be fuzzed without a daemon behind it.
+#[derive(Debug, PartialEq)]
+pub enum Route {
+    Status,
+    Credentials {
+        profile: String,
+    },
+    Session {
+        name: String,
+        params: Params,
+        action: Action,
+    },
+}
+
+/// What a session route asks for; the method is already checked.
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    Token,
+    StartLogin,
+    LoginStatus,
+    Logout,
+    /// A known action with a method it does not take (`Allow` lists what works).
+    NotAllowed(&'static str),
+    NotFound,
+}
+
+/// Decodes method, path and query into a `Route`, or the error answer. Reads no state.
+pub fn parse_route(method: &Method, path: &str, query: &str) -> Result<Route, Box<Resp>> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["", "v1", "status"] => match *method {
+            Method::GET => Ok(Route::Status),
+            _ => Err(Box::new(not_allowed(method, path, "GET"))),
+        },
+        ["", "v1", "profiles", name, "credentials"] => match *method {
+            Method::GET => match percent_encoding::percent_decode_str(name).decode_utf8() {
+                Ok(n) => Ok(Route::Credentials {
+                    profile: n.into_owned(),
+                }),
+                Err(_) => Err(Box::new(error(
+                    ErrorCode::ValidationError,
+                    "the profile name is not valid UTF-8",
+                ))),
+            },
+            _ => Err(Box::new(not_allowed(method, path, "GET"))),
+        },
+        ["", "v1", "sessions", name, action] => {
+            let name = match percent_encoding::percent_decode_str(name).decode_utf8() {
+                Ok(n) => n.into_owned(),
+                Err(_) => {
+                    return Err(Box::new(error(
+                        ErrorCode::ValidationError,
+                        "the session name is not valid UTF-8",
+                    )));
+                }
+            };
+            let params =
+                Params::parse(query).map_err(|e| Box::new(error(ErrorCode::ValidationError, e)))?;
+            let action = match (*action, method) {
+                ("token", &Method::GET) => Action::Token,
+                ("login", &Method::POST) => Action::StartLogin,
+                ("login", &Method::GET) => Action::LoginStatus,
+                ("logout", &Method::POST) => Action::Logout,
+                ("token", _) => Action::NotAllowed("GET"),
+                ("login", _) => Action::NotAllowed("GET, POST"),
+                ("logout", _) => Action::NotAllowed("POST"),
+                _ => Action::NotFound,
+            };
+            Ok(Route::Session {
+                name,
+                params,
+                action,
+            })
+        }
+        _ => Err(Box::new(not_found(path))),
+    }
+}
+
+/// Decodes a login request body; an empty (or all-whitespace) body means the device code flow.
+pub fn parse_login(body: &[u8]) -> Result<LoginRequest, Box<Resp>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(LoginRequest {
+            flow: api::LoginFlow::DeviceCode,
+        });
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error(
+            ErrorCode::ValidationError,
+            format!(
+                "the body is not a login request ({e}); send {{\"flow\": \"device_code\"}} or {{\"flow\": \"authorization_code\"}}"
+            ),
+        ))
+    })
+}
+
+/// Reads (bounded in size and time) and decodes the body of a login request.
+pub async fn read_login<B>(req: Request<B>) -> Result<LoginRequest, Box<Resp>>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let body = read_body(req).await?;
+    parse_login(&body)
+}
+
 async fn route<B>(
     state: &AppState,
     req: Request<B>,
@@ -108,89 +214,42 @@ where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["", "v1", "status"] => match *method {
-            Method::GET => ok(status(state)),
-            _ => not_allowed(method, path, "GET"),
+    let (name, params, action) = match parse_route(method, path, query) {
+        Err(resp) => return *resp,
+        Ok(Route::Status) => return ok(status(state)),
+        Ok(Route::Credentials { profile }) => return credentials(state, profile).await,
+        Ok(Route::Session {
+            name,
+            params,
+            action,
+        }) => (name, params, action),
+    };
+    let Some(session) = state.manager.get(&name) else {
+        return unknown_session(state, &name);
+    };
+    match action {
+        Action::Token => match session.token(params.min_validity, params.wait).await {
+            Ok(t) => ok(t),
+            Err(e) => session_error(e),
         },
-        ["", "v1", "profiles", name, "credentials"] => match *method {
-            Method::GET => credentials(state, name).await,
-            _ => not_allowed(method, path, "GET"),
-        },
-        ["", "v1", "sessions", name, action] => {
-            let name = match percent_encoding::percent_decode_str(name).decode_utf8() {
-                Ok(n) => n.into_owned(),
-                Err(_) => {
-                    return error(
-                        ErrorCode::ValidationError,
-                        "the session name is not valid UTF-8",
-                    );
-                }
+        Action::StartLogin => {
+            let login = match read_login(req).await {
+                Ok(l) => l,
+                Err(resp) => return *resp,
             };
-            let params = match Params::parse(query) {
-                Ok(p) => p,
-                Err(e) => return error(ErrorCode::ValidationError, e),
-            };
-            let Some(session) = state.manager.get(&name) else {
-                return unknown_session(state, &name);
-            };
-            match (*action, method) {
-                ("token", &Method::GET) => {
-                    match session.token(params.min_validity, params.wait).await {
-                        Ok(t) => ok(t),
-                        Err(e) => session_error(e),
-                    }
-                }
-                ("login", &Method::POST) => {
-                    let body = match read_body(req).await {
-                        Ok(b) => b,
-                        Err(resp) => return *resp,
-                    };
-                    let login: LoginRequest = if body.iter().all(u8::is_ascii_whitespace) {
-                        LoginRequest {
-                            flow: api::LoginFlow::DeviceCode,
-                        }
-                    } else {
-                        match serde_json::from_slice(&body) {
-                            Ok(l) => l,
-                            Err(e) => {
-                                return error(
-                                    ErrorCode::ValidationError,
-                                    format!(
-                                        "the body is not a login request ({e}); send {{\"flow\": \"device_code\"}} or {{\"flow\": \"authorization_code\"}}"
-                                    ),
-                                );
-                            }
-                        }
-                    };
-                    match session.start_login(login.flow).await {
-                        Ok(started) => ok(started),
-                        Err(e) => session_error(e),
-                    }
-                }
-                ("login", &Method::GET) => ok(session.login_status(params.wait).await),
-                ("logout", &Method::POST) => logout(&session, &name).await,
-                ("token", _) => not_allowed(method, path, "GET"),
-                ("login", _) => not_allowed(method, path, "GET, POST"),
-                ("logout", _) => not_allowed(method, path, "POST"),
-                _ => not_found(path),
+            match session.start_login(login.flow).await {
+                Ok(started) => ok(started),
+                Err(e) => session_error(e),
             }
         }
-        _ => not_found(path),
+        Action::LoginStatus => ok(session.login_status(params.wait).await),
+        Action::Logout => logout(&session, &name).await,
+        Action::NotAllowed(allow) => not_allowed(method, path, allow),
+        Action::NotFound => not_found(path),
     }
 }
 
-async fn credentials(state: &AppState, raw_name: &str) -> Resp {
-    let name = match percent_encoding::percent_decode_str(raw_name).decode_utf8() {
-        Ok(n) => n.into_owned(),
-        Err(_) => {
-            return error(
-                ErrorCode::ValidationError,
-                "the profile name is not valid UTF-8",
-            );
-        }
-    };
+async fn credentials(state: &AppState, name: String) -> Resp {
     let target = state
         .aws
         .read()
@@ -329,13 +388,13 @@ fn too_large() -> Resp {
 
 /// Query parameters shared by the session routes.
 #[derive(Debug, Default, PartialEq)]
-struct Params {
-    min_validity: Duration,
-    wait: Duration,
+pub struct Params {
+    pub min_validity: Duration,
+    pub wait: Duration,
 }
 
 impl Params {
-    fn parse(query: &str) -> Result<Self, String> {
+    pub fn parse(query: &str) -> Result<Self, String> {
         let mut p = Params::default();
         for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
             let secs = |what: &str| -> Result<Duration, String> {

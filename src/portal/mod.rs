@@ -45,7 +45,8 @@ pub enum PortalError {
 }
 
 impl PortalError {
-    fn from_response(status: u16, headers: &http::HeaderMap, body: &[u8]) -> PortalError {
+    /// Builds the typed error of a non-2xx answer: by exception name, else by status.
+    pub fn from_response(status: u16, headers: &http::HeaderMap, body: &[u8]) -> PortalError {
         let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
         let message = json
             .as_ref()
@@ -107,6 +108,24 @@ struct RoleCredentialsWire {
     expiration: Option<i64>,
 }
 
+/// Decodes a GetRoleCredentials answer; every member is required, `expiration` in epoch ms.
+pub fn decode_role_credentials(body: &[u8]) -> Result<RoleCredentials, PortalError> {
+    let wire: GetRoleCredentialsResponse =
+        serde_json::from_slice(body).map_err(|e| PortalError::Malformed(e.to_string()))?;
+    let missing = |k: &str| PortalError::Malformed(format!("roleCredentials.{k} is missing"));
+    let c = wire.role_credentials.ok_or_else(|| missing("*"))?;
+    let ms = c.expiration.ok_or_else(|| missing("expiration"))?;
+    Ok(RoleCredentials {
+        access_key_id: c.access_key_id.ok_or_else(|| missing("accessKeyId"))?,
+        secret_access_key: c
+            .secret_access_key
+            .ok_or_else(|| missing("secretAccessKey"))?,
+        session_token: c.session_token.ok_or_else(|| missing("sessionToken"))?,
+        expiration: OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+            .map_err(|_| missing("expiration (valid)"))?,
+    })
+}
+
 impl HttpPortal {
     pub fn new(http: reqwest::Client, endpoint: Url) -> Self {
         Self { http, endpoint }
@@ -154,21 +173,7 @@ impl Portal for HttpPortal {
         let token = token.clone();
         Box::pin(async move {
             let body = self.send(self.http.get(url), &token).await?;
-            let wire: GetRoleCredentialsResponse =
-                serde_json::from_slice(&body).map_err(|e| PortalError::Malformed(e.to_string()))?;
-            let missing =
-                |k: &str| PortalError::Malformed(format!("roleCredentials.{k} is missing"));
-            let c = wire.role_credentials.ok_or_else(|| missing("*"))?;
-            let ms = c.expiration.ok_or_else(|| missing("expiration"))?;
-            Ok(RoleCredentials {
-                access_key_id: c.access_key_id.ok_or_else(|| missing("accessKeyId"))?,
-                secret_access_key: c
-                    .secret_access_key
-                    .ok_or_else(|| missing("secretAccessKey"))?,
-                session_token: c.session_token.ok_or_else(|| missing("sessionToken"))?,
-                expiration: OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-                    .map_err(|_| missing("expiration (valid)"))?,
-            })
+            decode_role_credentials(&body)
         })
     }
 
