@@ -8,6 +8,11 @@ pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_cod
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 
+/// Largest lifetime or interval taken from an answer, in seconds (a year; no token, device
+/// code or poll interval comes near it). Larger values are cut to it, so `now + seconds`
+/// cannot leave the calendar's range (it panicked on `"expiresIn": 1e15`).
+pub const MAX_SECONDS: i64 = 366 * 86400;
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterClientRequest {
@@ -58,11 +63,11 @@ pub struct DeviceAuthorization {
     pub verification_uri: String,
     #[serde(default)]
     pub verification_uri_complete: Option<String>,
-    /// Seconds.
-    #[serde(default, deserialize_with = "null_as_zero")]
+    /// Seconds, at most `MAX_SECONDS`.
+    #[serde(default, deserialize_with = "seconds")]
     pub expires_in: i64,
-    /// Seconds; absent or 0 means the RFC 8628 default of 5.
-    #[serde(default)]
+    /// Seconds, at most `MAX_SECONDS`; absent or 0 means the RFC 8628 default of 5.
+    #[serde(default, deserialize_with = "seconds_opt")]
     pub interval: Option<i64>,
 }
 
@@ -152,8 +157,8 @@ pub struct TokenResponse {
     pub access_token: Secret,
     #[serde(default)]
     pub token_type: Option<String>,
-    /// Seconds from now.
-    #[serde(default, deserialize_with = "null_as_zero")]
+    /// Seconds from now, at most `MAX_SECONDS`.
+    #[serde(default, deserialize_with = "seconds")]
     pub expires_in: i64,
     #[serde(default)]
     pub refresh_token: Option<Secret>,
@@ -164,6 +169,15 @@ pub struct TokenResponse {
 /// Smithy's default for an absent or null number is 0.
 fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     Ok(Option::<i64>::deserialize(d)?.unwrap_or(0))
+}
+
+/// A duration in seconds: null is 0, larger than `MAX_SECONDS` is `MAX_SECONDS`.
+fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    null_as_zero(d).map(|s| s.min(MAX_SECONDS))
+}
+
+fn seconds_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(Option::<i64>::deserialize(d)?.map(|s| s.min(MAX_SECONDS)))
 }
 
 #[cfg(test)]
@@ -231,5 +245,22 @@ mod tests {
         let d: DeviceAuthorization = serde_json::from_str(r#"{"deviceCode":"d","userCode":"U","verificationUri":"v","verificationUriComplete":null,"expiresIn":600,"interval":null}"#).unwrap();
         assert_eq!((d.expires_in, d.interval), (600, None));
         assert!(!format!("{t:?}{d:?}{r:?}").contains("eyJ"));
+    }
+
+    /// Found by the oidc_response fuzz target: `now + expiresIn` panicked past year 9999.
+    #[test]
+    fn huge_durations_are_cut_to_a_year() {
+        let t: TokenResponse =
+            serde_json::from_str(r#"{"accessToken":"a","expiresIn":9223372036854775807}"#).unwrap();
+        assert_eq!(t.expires_in, MAX_SECONDS);
+        let d: DeviceAuthorization = serde_json::from_str(r#"{"deviceCode":"d","userCode":"U","verificationUri":"v","expiresIn":1000000000000000,"interval":1000000000000000}"#).unwrap();
+        assert_eq!((d.expires_in, d.interval), (MAX_SECONDS, Some(MAX_SECONDS)));
+        let now = time::macros::datetime!(9000-01-01 0:00 UTC);
+        let _ = now + std::time::Duration::from_secs(t.expires_in.unsigned_abs());
+        let d: DeviceAuthorization = serde_json::from_str(
+            r#"{"deviceCode":"d","userCode":"U","verificationUri":"v","expiresIn":-5,"interval":null}"#,
+        )
+        .unwrap();
+        assert_eq!((d.expires_in, d.interval), (-5, None));
     }
 }

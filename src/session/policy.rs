@@ -68,7 +68,19 @@ pub fn reregister_at(
     expires_at: OffsetDateTime,
     margin: Duration,
 ) -> OffsetDateTime {
-    (expires_at - margin).max(issued_at + margin)
+    let earliest = OffsetDateTime::new_utc(time::Date::MIN, time::Time::MIDNIGHT);
+    let latest = OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX);
+    // Saturating: dates come from upstream (clientIdIssuedAt) and the keyring, and may sit
+    // at the calendar's ends, where plain `+`/`-` panic.
+    let before = time::Duration::try_from(margin)
+        .ok()
+        .and_then(|m| expires_at.checked_sub(m))
+        .unwrap_or(earliest);
+    let after = time::Duration::try_from(margin)
+        .ok()
+        .and_then(|m| issued_at.checked_add(m))
+        .unwrap_or(latest);
+    before.max(after)
 }
 
 #[cfg(test)]
@@ -132,6 +144,13 @@ mod tests {
         assert_eq!(reregister_at(t0, t0 + 10 * M, 2 * M), t0 + 8 * M);
         // 10-minute secret, 20-minute margin: once per margin, after the lapse
         assert_eq!(reregister_at(t0, t0 + 10 * M, 20 * M), t0 + 20 * M);
+        // Found by the oidc_response fuzz target: a registration issued at the calendar's
+        // end (clientIdIssuedAt 253402300799) panicked; it saturates instead.
+        let end = OffsetDateTime::from_unix_timestamp(253_402_300_799).unwrap();
+        assert!(reregister_at(end, end, 7 * day) >= end);
+        let start = datetime!(-9999-01-01 0:00 UTC);
+        assert_eq!(reregister_at(start, start, 7 * day), start + 7 * day);
+        assert!(reregister_at(start, end, Duration::MAX) >= end);
     }
 
     #[test]

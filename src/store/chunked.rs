@@ -15,6 +15,9 @@ use crate::secret::Secret;
 use super::{SecretStore, StoreError, StoreHealth};
 
 const HEAD_PREFIX: &str = "sso-agent-chunked:v1:";
+/// Most chunks a value may span (at the 128-byte floor, 128 KiB; records are a few KiB). A
+/// head naming more is not ours: removing its chunks one by one would hang the caller.
+const MAX_CHUNKS: usize = 1024;
 
 pub struct ChunkedStore {
     inner: Arc<dyn SecretStore>,
@@ -37,7 +40,7 @@ impl Head {
             count: parts.next()?.parse().ok()?,
             digest: parts.next()?.to_string(),
         };
-        parts.next().is_none().then_some(head)
+        (parts.next().is_none() && head.count <= MAX_CHUNKS).then_some(head)
     }
 }
 
@@ -121,6 +124,12 @@ impl ChunkedStore {
                 }
                 chunks.push(&rest[..cut]);
                 rest = &rest[cut..];
+            }
+            if chunks.len() > MAX_CHUNKS {
+                return Err(StoreError::Backend(format!(
+                    "{key}: the value needs {} chunks, more than {MAX_CHUNKS}",
+                    chunks.len()
+                )));
             }
             for (i, c) in chunks.iter().enumerate() {
                 self.inner
@@ -253,5 +262,25 @@ mod tests {
         .await
         .unwrap();
         assert!(store.get("k").await.is_err());
+    }
+
+    /// Found by the keyring_record fuzz target: a head naming 123,456,789 chunks made
+    /// `delete` (and any overwrite) try to remove each, for minutes.
+    #[tokio::test]
+    async fn a_head_with_a_huge_count_is_not_followed() {
+        let mem = Arc::new(MemoryStore::new());
+        let store = ChunkedStore::new(mem.clone(), 128);
+        let forged = format!("{HEAD_PREFIX}g:123456789:00");
+        mem.set("k", Secret::new(forged.clone())).await.unwrap();
+        assert_eq!(
+            store.get("k").await.unwrap().unwrap().expose(),
+            forged,
+            "not a head of ours: returned as stored"
+        );
+        store.delete("k").await.unwrap();
+        assert!(mem.is_empty());
+        let huge = Secret::new("x".repeat(128 * MAX_CHUNKS + 1));
+        assert!(store.set("k", huge).await.is_err());
+        assert!(mem.is_empty());
     }
 }
