@@ -291,6 +291,17 @@ async fn harness(record: Option<TokenRecord>, script: TokenScript) -> Harness {
     }
 }
 
+/// The session's record as the store holds it now.
+async fn saved_record(store: &MemoryStore) -> TokenRecord {
+    let c = config();
+    let saved = store
+        .get(&token_key(&c.name, &c.start_url, &c.region))
+        .await
+        .unwrap()
+        .unwrap();
+    TokenRecord::from_secret(&saved).unwrap()
+}
+
 fn rotating() -> TokenScript {
     let mut n = 0;
     Box::new(move |req| {
@@ -316,14 +327,7 @@ async fn refreshes_before_expiry_with_no_caller() {
         .unwrap();
     assert_eq!(t.access_token.expose(), "at-1");
     // rotation persisted: the store holds the new refresh token
-    let c = config();
-    let saved = h
-        .store
-        .get(&token_key(&c.name, &c.start_url, &c.region))
-        .await
-        .unwrap()
-        .unwrap();
-    let saved = TokenRecord::from_secret(&saved).unwrap();
+    let saved = saved_record(&h.store).await;
     assert_eq!(saved.refresh_token.unwrap().expose(), "rt-1");
     assert!(saved.last_refresh_at.is_some());
 }
@@ -767,13 +771,7 @@ async fn a_restarted_session_keeps_the_refresh_its_predecessor_had_in_flight() {
     assert_eq!(t.access_token.expose(), "at-1");
     assert_eq!(oidc.calls(), 1);
     manager.shutdown(Duration::from_secs(5)).await;
-    let c = config();
-    let saved = store
-        .get(&token_key(&c.name, &c.start_url, &c.region))
-        .await
-        .unwrap()
-        .unwrap();
-    let saved = TokenRecord::from_secret(&saved).unwrap();
+    let saved = saved_record(&store).await;
     assert_eq!(saved.refresh_token.unwrap().expose(), "rt-1");
 }
 
