@@ -6,8 +6,11 @@
 
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
+
+#[path = "common/answer.rs"]
+mod answer;
+use answer::split;
 use sso_agent::oidc::{
     DeviceAuthorization, MAX_SECONDS, OidcError, RegisterClientResponse, TokenResponse,
 };
@@ -23,19 +26,6 @@ const REREGISTRATION_MARGIN: Duration = Duration::from_secs(7 * 86400);
 fn after(seconds: i64) -> OffsetDateTime {
     assert!(seconds <= MAX_SECONDS, "{seconds} s passed the decoder");
     NOW + Duration::from_secs(seconds.max(0).unsigned_abs())
-}
-
-fn split(data: &[u8]) -> Option<(u16, HeaderMap, &[u8])> {
-    let (status, rest) = data.split_first_chunk::<2>()?;
-    let (header, body) = match rest.iter().position(|&b| b == b'\n') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => (&[][..], rest),
-    };
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_bytes(header) {
-        headers.insert("x-amzn-errortype", v);
-    }
-    Some((u16::from_be_bytes(*status), headers, body))
 }
 
 fuzz_target!(|data: &[u8]| {

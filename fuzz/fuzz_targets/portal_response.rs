@@ -3,24 +3,19 @@
 //! Input: two bytes of status, the error-type header up to the first newline, then the body.
 #![no_main]
 
-use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
+
+#[path = "common/answer.rs"]
+mod answer;
+use answer::split;
 use sso_agent::portal::{PortalError, decode_role_credentials};
 use sso_agent::secret::Secret;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((status, rest)) = data.split_first_chunk::<2>() else {
+    let Some((status, headers, body)) = split(data) else {
         return;
     };
-    let (header, body) = match rest.iter().position(|&b| b == b'\n') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => (&[][..], rest),
-    };
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_bytes(header) {
-        headers.insert("x-amzn-errortype", v);
-    }
-    let e = PortalError::from_response(u16::from_be_bytes(*status), &headers, body);
+    let e = PortalError::from_response(status, &headers, body);
     let _ = e.to_string();
 
     if let Ok(c) = decode_role_credentials(body) {

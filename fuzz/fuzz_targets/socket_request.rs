@@ -9,13 +9,11 @@ use std::sync::OnceLock;
 
 use http::{Method, Request};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use libfuzzer_sys::fuzz_target;
 use sso_agent::api;
 use sso_agent::daemon::routes::{self, Action, Params, Resp, Route};
-use sso_agent::daemon::{HEADER_TIMEOUT, MAX_HEAD};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -48,13 +46,8 @@ async fn answer(req: Request<Incoming>) -> Result<Resp, Infallible> {
 
 async fn serve(data: &[u8]) {
     let (client, server) = tokio::io::duplex(64 * 1024);
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .max_buf_size(MAX_HEAD)
-        .keep_alive(true);
-    let conn = builder.serve_connection(TokioIo::new(server), service_fn(answer));
+    let conn = sso_agent::daemon::http_builder()
+        .serve_connection(TokioIo::new(server), service_fn(answer));
     let (mut rx, mut tx) = tokio::io::split(client);
     // Write and read at once: many pipelined requests can fill the answer direction.
     let write = async move {

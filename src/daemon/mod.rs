@@ -74,6 +74,17 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 
 /// Serves `bound` until `shutdown` resolves, then drains and removes the socket file if we
 /// created it. `ready` is called once the socket is being served.
+/// The HTTP/1 server settings of every connection (also what the socket fuzz target runs).
+pub fn http_builder() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_HEAD)
+        .keep_alive(true);
+    builder
+}
+
 pub async fn serve(
     bound: Bound,
     state: Arc<AppState>,
@@ -87,12 +98,7 @@ pub async fn serve(
     } = bound;
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .max_buf_size(MAX_HEAD)
-        .keep_alive(true);
+    let builder = http_builder();
     ready();
     tracing::info!(socket = %path.display(), "serving");
     tokio::pin!(shutdown);
