@@ -97,12 +97,108 @@ impl Client {
                 )
             })?
             .to_bytes();
-        let env: Envelope<T> = serde_json::from_slice(&bytes).map_err(|e| {
+        decode(&bytes)
+    }
+
+    /// `GET path` with blocking I/O and no runtime, for `token`: the command that shell
+    /// prompts, build tools and `credential_process` run over and over, so its process
+    /// should cost little more than a connect and one exchange (docs/BENCHMARKS.md). The
+    /// request is the async client's; the answer is parsed by `httparse` (hyper's parser),
+    /// read to the daemon's close (`Connection: close`) and checked against its length.
+    pub fn get_blocking<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        use interprocess::local_socket::Stream as BlockingStream;
+        use interprocess::local_socket::traits::Stream as _;
+        use std::io::{Read, Write};
+
+        let name = self
+            .socket
+            .as_path()
+            .to_fs_name::<GenericFilePath>()
+            .map_err(|e| self.unreachable(e))?;
+        let mut stream = BlockingStream::connect(name).map_err(|e| self.unreachable(e))?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
+        let closed = |e: std::io::Error| {
             Failure::new(
                 Exit::Error,
-                format!("the daemon's answer is not understood ({e}); is it the same version?"),
+                format!("the daemon closed the connection: {e}"),
             )
-        })?;
-        env.into_result().map_err(Failure::from)
+        };
+        stream.write_all(request.as_bytes()).map_err(closed)?;
+        let mut answer = Vec::new();
+        stream
+            .take(MAX_ANSWER as u64 + 1)
+            .read_to_end(&mut answer)
+            .map_err(closed)?;
+        decode(answer_body(&answer)?)
+    }
+}
+
+/// The body of a whole HTTP/1.1 answer read to the end of the connection.
+fn answer_body(answer: &[u8]) -> Result<&[u8], Failure> {
+    let bad = |why: String| {
+        Failure::new(
+            Exit::Error,
+            format!("could not read the daemon's answer: {why}"),
+        )
+    };
+    if answer.len() > MAX_ANSWER {
+        return Err(bad(format!("larger than {MAX_ANSWER} bytes")));
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut head = httparse::Response::new(&mut headers);
+    let head_len = match head.parse(answer) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Err(bad("it ended early".into())),
+        Err(e) => return Err(bad(e.to_string())),
+    };
+    let body = &answer[head_len..];
+    let header = |name: &str| {
+        head.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).trim().to_owned())
+    };
+    if header("transfer-encoding").is_some() {
+        return Err(bad("a chunked answer (the daemon sends sized ones)".into()));
+    }
+    match header("content-length").map(|v| v.parse::<usize>()) {
+        Some(Ok(n)) if n == body.len() => Ok(body),
+        Some(Ok(n)) => Err(bad(format!(
+            "{} of {n} bytes arrived",
+            body.len().min(n)
+        ))),
+        Some(Err(_)) => Err(bad("its length is not a number".into())),
+        None => Ok(body),
+    }
+}
+
+/// The envelope's data, or its error as the failure the CLI reports.
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Failure> {
+    let env: Envelope<T> = serde_json::from_slice(bytes).map_err(|e| {
+        Failure::new(
+            Exit::Error,
+            format!("the daemon's answer is not understood ({e}); is it the same version?"),
+        )
+    })?;
+    env.into_result().map_err(Failure::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answer_body_takes_sized_answers_only_whole() {
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+        assert_eq!(answer_body(ok).unwrap(), b"{}");
+        let short = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n{}";
+        assert!(answer_body(short).unwrap_err().message.contains("2 of 5 bytes"));
+        let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+        assert!(answer_body(chunked).is_err());
+        assert!(answer_body(b"HTTP/1.1 200 OK\r\ncontent-le").is_err());
+        assert!(answer_body(b"garbage\r\n\r\n").is_err());
+        let unsized_ = b"HTTP/1.1 502 Bad Gateway\r\n\r\n{\"success\":false}";
+        assert_eq!(answer_body(unsized_).unwrap(), b"{\"success\":false}");
     }
 }

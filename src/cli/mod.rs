@@ -116,9 +116,7 @@ fn dispatch(cli: Cli, env: Env) -> Result<(), Failure> {
         Command::Login(args) => {
             client_rt()?.block_on(login::login(args, &settings(&flags, &env)?, &env))
         }
-        Command::Token(args) => {
-            client_rt()?.block_on(token::token(args, &settings(&flags, &env)?, &env))
-        }
+        Command::Token(args) => token::token(args, &settings(&flags, &env)?, &env),
         Command::Status(args) => {
             client_rt()?.block_on(status::status(args, &settings(&flags, &env)?))
         }

@@ -26,7 +26,8 @@ pub struct TokenArgs {
     wait: u64,
 }
 
-pub async fn token(args: TokenArgs, settings: &Settings, env: &Env) -> Result<(), Failure> {
+/// Blocking, with no runtime: see `Client::get_blocking`.
+pub fn token(args: TokenArgs, settings: &Settings, env: &Env) -> Result<(), Failure> {
     let session = super::resolve_session(args.session, settings, env)?;
     let path = format!(
         "{}?minValidity={}&wait={}",
@@ -34,7 +35,7 @@ pub async fn token(args: TokenArgs, settings: &Settings, env: &Env) -> Result<()
         args.min_validity,
         args.wait
     );
-    let data: TokenData = Client::new(&settings.socket).get(&path).await?;
+    let data: TokenData = Client::new(&settings.socket).get_blocking(&path)?;
     let out = if args.json {
         serde_json::to_string_pretty(&data)
             .map_err(|e| Failure::new(Exit::Error, format!("cannot encode the answer: {e}")))?
