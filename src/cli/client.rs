@@ -164,10 +164,7 @@ fn answer_body(answer: &[u8]) -> Result<&[u8], Failure> {
     }
     match header("content-length").map(|v| v.parse::<usize>()) {
         Some(Ok(n)) if n == body.len() => Ok(body),
-        Some(Ok(n)) => Err(bad(format!(
-            "{} of {n} bytes arrived",
-            body.len().min(n)
-        ))),
+        Some(Ok(n)) => Err(bad(format!("{} of {n} bytes arrived", body.len().min(n)))),
         Some(Err(_)) => Err(bad("its length is not a number".into())),
         None => Ok(body),
     }
@@ -190,10 +187,16 @@ mod tests {
 
     #[test]
     fn answer_body_takes_sized_answers_only_whole() {
-        let ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+        let ok =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nContent-Length: 2\r\n\r\n{}";
         assert_eq!(answer_body(ok).unwrap(), b"{}");
         let short = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n{}";
-        assert!(answer_body(short).unwrap_err().message.contains("2 of 5 bytes"));
+        assert!(
+            answer_body(short)
+                .unwrap_err()
+                .message
+                .contains("2 of 5 bytes")
+        );
         let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
         assert!(answer_body(chunked).is_err());
         assert!(answer_body(b"HTTP/1.1 200 OK\r\ncontent-le").is_err());
