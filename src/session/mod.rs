@@ -124,7 +124,8 @@ pub struct Manager {
     deps: Deps,
     margins: watch::Sender<Margins>,
     registrations: Arc<Registrations>,
-    sessions: RwLock<BTreeMap<String, SessionHandle>>,
+    /// Behind an `Arc` so a request takes one reference count, not one per channel inside.
+    sessions: RwLock<BTreeMap<String, Arc<SessionHandle>>>,
     /// Stopped tasks still saving a refresh, by session name: a new task for that name waits
     /// for them before it reads the store (two tasks must never drive one refresh chain).
     stopping: Mutex<BTreeMap<String, Vec<Finished>>>,
@@ -173,13 +174,13 @@ impl Manager {
             if let std::collections::btree_map::Entry::Vacant(slot) = sessions.entry(name) {
                 tracing::info!(session = %cfg.name, start_url = %cfg.start_url, region = %cfg.region, "starting session");
                 let after = stopping.get(&cfg.name).cloned().unwrap_or_default();
-                slot.insert(task::spawn(
+                slot.insert(Arc::new(task::spawn(
                     cfg,
                     self.deps.clone(),
                     self.registrations.clone(),
                     self.margins.subscribe(),
                     after,
-                ));
+                )));
             }
         }
     }
@@ -200,7 +201,7 @@ impl Manager {
         }
     }
 
-    pub fn get(&self, name: &str) -> Option<SessionHandle> {
+    pub fn get(&self, name: &str) -> Option<Arc<SessionHandle>> {
         self.sessions
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -233,7 +234,7 @@ impl Manager {
             let mut sessions = self.sessions.write().unwrap_or_else(|p| p.into_inner());
             std::mem::take(&mut *sessions)
                 .values()
-                .map(SessionHandle::stop)
+                .map(|h| h.stop())
                 .collect()
         };
         finished.extend(

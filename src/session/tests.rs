@@ -210,7 +210,7 @@ impl PortalFactory for PortalStub {
 struct Harness {
     oidc: Arc<Scripted>,
     store: Arc<MemoryStore>,
-    handle: SessionHandle,
+    handle: Arc<SessionHandle>,
     manager: Manager,
 }
 
