@@ -432,7 +432,6 @@ async fn running_out_of_descriptors_pauses_accepting_and_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_raises_a_low_open_file_limit() {
-    use tokio::io::AsyncBufReadExt;
     let env = TestEnv::new().await;
     let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .maximum
@@ -456,18 +455,8 @@ async fn the_daemon_raises_a_low_open_file_limit() {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn daemon");
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let serving = tokio::time::timeout(GUARD, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("serving") {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
+    let serving = wait_for_line(child.stderr.take().unwrap(), "serving", GUARD).await;
     assert_eq!(serving, Ok(true), "the daemon did not start");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let pid = child.id().expect("pid");
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
     let soft: u64 = limits

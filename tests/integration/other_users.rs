@@ -63,9 +63,7 @@ async fn socket_directory_of_another_user_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_socket_directory_is_tightened_with_a_warning() {
     let env = TestEnv::new().await;
-    let dir = env.socket().parent().unwrap().to_path_buf();
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = socket_dir(&env, 0o755);
 
     let d = env.start_daemon().await;
     assert_eq!(mode(&dir), 0o700);
@@ -83,9 +81,7 @@ async fn open_socket_directory_is_tightened_with_a_warning() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_world_writable_socket_is_replaced_with_0600() {
     let env = TestEnv::new().await;
-    let dir = env.socket().parent().unwrap().to_path_buf();
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    socket_dir(&env, 0o700);
     // A socket file nobody listens on any more (as a SIGKILLed daemon leaves it), 0666.
     drop(std::os::unix::net::UnixListener::bind(env.socket()).unwrap());
     std::fs::set_permissions(env.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -100,9 +96,7 @@ async fn stale_world_writable_socket_is_replaced_with_0600() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_that_is_not_a_socket_is_never_replaced() {
     let env = TestEnv::new().await;
-    let dir = env.socket().parent().unwrap().to_path_buf();
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    socket_dir(&env, 0o700);
     std::fs::write(env.socket(), "precious").unwrap();
 
     let out = env.run(&["run"]).await;
@@ -111,4 +105,12 @@ async fn a_file_that_is_not_a_socket_is_never_replaced() {
     assert!(last.contains(env.socket().to_str().unwrap()), "{last}");
     assert!(last.contains("not a socket"), "{last}");
     assert_eq!(std::fs::read_to_string(env.socket()).unwrap(), "precious");
+}
+
+/// The socket's directory, created beforehand with `mode`.
+fn socket_dir(env: &TestEnv, mode: u32) -> std::path::PathBuf {
+    let dir = env.socket().parent().unwrap().to_path_buf();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    dir
 }

@@ -135,23 +135,12 @@ async fn socket_activation_and_readiness() {
     let mut child = activator.spawn().unwrap();
     // systemd-socket-activate listens first (and says so); the daemon starts on the first
     // connection.
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
-    let listening = tokio::time::timeout(WAIT, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("Listening on") {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
+    let listening = wait_for_line(child.stderr.take().unwrap(), "Listening on", WAIT).await;
     assert_eq!(
         listening,
         Ok(true),
         "systemd-socket-activate did not listen"
     );
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let out = env.run(&["status", "--json"]).await;
     assert_eq!(out.code, 4, "status through the activated socket: {out:?}");
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();

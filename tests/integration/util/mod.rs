@@ -336,3 +336,28 @@ pub fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     }
     out
 }
+
+/// Reads a child's output until a line contains `needle`: `Ok(true)` when one does,
+/// `Ok(false)` when the output ends first, `Err` when `within` passes. Then keeps draining
+/// it in the background so the child never blocks on a full pipe.
+pub async fn wait_for_line<R>(
+    output: R,
+    needle: &str,
+    within: Duration,
+) -> Result<bool, tokio::time::error::Elapsed>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    let mut lines = BufReader::new(output).lines();
+    let found = tokio::time::timeout(within, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains(needle) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    found
+}
