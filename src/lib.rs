@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod endpoint;
 pub mod entropy;
 pub mod env;
+pub mod error_text;
 pub mod oidc;
 pub mod paths;
 pub mod portal;

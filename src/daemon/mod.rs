@@ -59,21 +59,6 @@ pub fn sessions_from(aws: &AwsConfig, env: &Env) -> (Vec<SessionConfig>, Vec<Str
     (out, problems)
 }
 
-/// An error with its causes: hyper's own message ("error writing a body to connection")
-/// hides why (a header timeout, the client that stopped reading).
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
-}
-
-/// Serves `bound` until `shutdown` resolves, then drains and removes the socket file if we
-/// created it. `ready` is called once the socket is being served.
 /// The HTTP/1 server settings of every connection (also what the socket fuzz target runs).
 pub fn http_builder() -> http1::Builder {
     let mut builder = http1::Builder::new();
@@ -85,6 +70,8 @@ pub fn http_builder() -> http1::Builder {
     builder
 }
 
+/// Serves `bound` until `shutdown` resolves, then drains and removes the socket file if we
+/// created it. `ready` is called once the socket is being served.
 pub async fn serve(
     bound: Bound,
     state: Arc<AppState>,
@@ -164,7 +151,7 @@ pub async fn serve(
         ));
         tokio::spawn(async move {
             if let Err(e) = fut.await {
-                tracing::debug!(error = %with_causes(&e), "connection ended with an error");
+                tracing::debug!(error = %crate::error_text::with_causes(&e), "connection ended with an error");
             }
             drop(permit);
         });

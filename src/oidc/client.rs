@@ -71,25 +71,10 @@ fn transport(e: reqwest::Error) -> OidcError {
     if e.is_timeout() {
         OidcError::Timeout
     } else {
-        OidcError::Connect(describe(&e))
+        // reqwest names the URL and its causes the transport fault; no secrets (they
+        // travel in bodies and headers).
+        OidcError::Connect(crate::error_text::with_causes(&e))
     }
-}
-
-/// reqwest's message and its causes: its Display alone ("error sending request for url
-/// (…)") hides whether TLS, DNS, the connection or a timeout failed. It names the URL and
-/// the causes name transport faults; no secrets: they travel in bodies and headers.
-pub fn describe(e: &reqwest::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
 }
 
 /// The error text of a redirect answer, if `status` is one. AWS APIs never redirect, and

@@ -12,7 +12,7 @@ pub use client::{HttpOidc, Oidc, http_client};
 
 /// Shared HTTP helpers (path joining, capped body reads) for the portal client.
 pub mod http_client_helpers {
-    pub use super::client::{describe, join, read_capped, refused_redirect};
+    pub use super::client::{join, read_capped, refused_redirect};
 }
 pub use error::{OidcError, error_name};
 pub use model::*;

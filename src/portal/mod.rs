@@ -140,7 +140,7 @@ impl HttpPortal {
             .header("x-amz-sso_bearer_token", token.expose())
             .send()
             .await
-            .map_err(|e| PortalError::Transport(h::describe(&e)))?;
+            .map_err(|e| PortalError::Transport(crate::error_text::with_causes(&e)))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         if let Some(message) = h::refused_redirect(status, &headers) {
