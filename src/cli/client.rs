@@ -39,6 +39,14 @@ impl Client {
         )
     }
 
+    /// The socket's name as the local-socket crate takes it (a path; a pipe on Windows).
+    fn name(&self) -> Result<interprocess::local_socket::Name<'_>, Failure> {
+        self.socket
+            .as_path()
+            .to_fs_name::<GenericFilePath>()
+            .map_err(|e| self.unreachable(e))
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
         self.send(Method::GET, path, None).await
     }
@@ -57,11 +65,7 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<T, Failure> {
-        let name = self
-            .socket
-            .as_path()
-            .to_fs_name::<GenericFilePath>()
-            .map_err(|e| self.unreachable(e))?;
+        let name = self.name()?;
         let stream = Stream::connect(name)
             .await
             .map_err(|e| self.unreachable(e))?;
@@ -110,11 +114,7 @@ impl Client {
         use interprocess::local_socket::traits::Stream as _;
         use std::io::{Read, Write};
 
-        let name = self
-            .socket
-            .as_path()
-            .to_fs_name::<GenericFilePath>()
-            .map_err(|e| self.unreachable(e))?;
+        let name = self.name()?;
         let mut stream = BlockingStream::connect(name).map_err(|e| self.unreachable(e))?;
         let request =
             format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");

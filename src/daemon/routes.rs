@@ -133,27 +133,13 @@ pub fn parse_route(method: &Method, path: &str, query: &str) -> Result<Route, Bo
             _ => Err(Box::new(not_allowed(method, path, "GET"))),
         },
         ["", "v1", "profiles", name, "credentials"] => match *method {
-            Method::GET => match percent_encoding::percent_decode_str(name).decode_utf8() {
-                Ok(n) => Ok(Route::Credentials {
-                    profile: n.into_owned(),
-                }),
-                Err(_) => Err(Box::new(error(
-                    ErrorCode::ValidationError,
-                    "the profile name is not valid UTF-8",
-                ))),
-            },
+            Method::GET => Ok(Route::Credentials {
+                profile: decode_name(name, "profile")?,
+            }),
             _ => Err(Box::new(not_allowed(method, path, "GET"))),
         },
         ["", "v1", "sessions", name, action] => {
-            let name = match percent_encoding::percent_decode_str(name).decode_utf8() {
-                Ok(n) => n.into_owned(),
-                Err(_) => {
-                    return Err(Box::new(error(
-                        ErrorCode::ValidationError,
-                        "the session name is not valid UTF-8",
-                    )));
-                }
-            };
+            let name = decode_name(name, "session")?;
             let params =
                 Params::parse(query).map_err(|e| Box::new(error(ErrorCode::ValidationError, e)))?;
             let action = match (*action, method) {
@@ -173,6 +159,17 @@ pub fn parse_route(method: &Method, path: &str, query: &str) -> Result<Route, Bo
             })
         }
         _ => Err(Box::new(not_found(path))),
+    }
+}
+
+/// A percent-encoded path segment naming a `what` (session, profile).
+fn decode_name(raw: &str, what: &str) -> Result<String, Box<Resp>> {
+    match percent_encoding::percent_decode_str(raw).decode_utf8() {
+        Ok(n) => Ok(n.into_owned()),
+        Err(_) => Err(Box::new(error(
+            ErrorCode::ValidationError,
+            format!("the {what} name is not valid UTF-8"),
+        ))),
     }
 }
 

@@ -72,12 +72,11 @@ pub fn reregister_at(
     let latest = OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX);
     // Saturating: dates come from upstream (clientIdIssuedAt) and the keyring, and may sit
     // at the calendar's ends, where plain `+`/`-` panic.
-    let before = time::Duration::try_from(margin)
-        .ok()
+    let margin = time::Duration::try_from(margin).ok();
+    let before = margin
         .and_then(|m| expires_at.checked_sub(m))
         .unwrap_or(earliest);
-    let after = time::Duration::try_from(margin)
-        .ok()
+    let after = margin
         .and_then(|m| issued_at.checked_add(m))
         .unwrap_or(latest);
     before.max(after)

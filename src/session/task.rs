@@ -1058,12 +1058,12 @@ impl Task {
             login_needed_by,
             last_error: self.last_error.clone(),
         };
-        let serving = rec.map(|r| self.token_data(r));
+        // Built only when the held token changed: publish runs after every task event.
         self.serving_tx.send_if_modified(|s| {
             let changed = s.as_ref().map(|t| (&t.access_token, t.expires_at))
-                != serving.as_ref().map(|t| (&t.access_token, t.expires_at));
+                != rec.map(|r| (&r.access_token, r.expires_at));
             if changed {
-                *s = serving;
+                *s = rec.map(|r| self.token_data(r));
             }
             changed
         });
