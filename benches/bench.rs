@@ -638,26 +638,21 @@ fn run(rt: &tokio::runtime::Runtime, report: &mut Report) {
     }
 
     // 4b. Memory.
-    report.memory.push(format!(
-        "| idle, 10 sessions configured, none logged in | {} |",
-        mib(idle_fresh)
-    ));
-    report.memory.push(format!(
-        "| idle, 10 sessions configured, 1 logged in | {} |",
-        mib(idle_logged_in)
-    ));
-    report.memory.push(format!(
-        "| under 64-connection load (peak of 50 ms samples) | {} |",
-        mib(load_peak)
-    ));
-    report.memory.push(format!(
-        "| VmHWM after the socket benchmark | {} |",
-        mib(hwm)
-    ));
-    report.memory.push(format!(
-        "| after everything (incl. 1000 callers) | {} |",
-        mib(proc_status_kib(pid, "VmRSS"))
-    ));
+    for (state, kib) in [
+        ("idle, 10 sessions configured, none logged in", idle_fresh),
+        ("idle, 10 sessions configured, 1 logged in", idle_logged_in),
+        (
+            "under 64-connection load (peak of 50 ms samples)",
+            load_peak,
+        ),
+        ("VmHWM after the socket benchmark", hwm),
+        (
+            "after everything (incl. 1000 callers)",
+            proc_status_kib(pid, "VmRSS"),
+        ),
+    ] {
+        report.memory.push(format!("| {state} | {} |", mib(kib)));
+    }
     let idle = idle_fresh.max(idle_logged_in);
     report.targets.push((
         "RSS idle".into(),

@@ -45,24 +45,23 @@ const INTERVAL: Duration = Duration::from_secs(3);
 const AIM_SPREAD_MS: u64 = 30;
 const DEFAULT_KILLS: usize = 10;
 
-fn seed() -> u64 {
-    match std::env::var("SSO_AGENT_CHAOS_SEED") {
+/// The number in environment variable `name`, else `default()`; anything else stops the test.
+fn env_number<T: std::str::FromStr>(name: &str, default: impl FnOnce() -> T) -> T {
+    match std::env::var(name) {
         Ok(s) => s
             .trim()
             .parse()
-            .unwrap_or_else(|_| panic!("SSO_AGENT_CHAOS_SEED={s:?} is not a u64")),
-        Err(_) => rand::random(),
+            .unwrap_or_else(|_| panic!("{name}={s:?} is not a whole number")),
+        Err(_) => default(),
     }
 }
 
+fn seed() -> u64 {
+    env_number("SSO_AGENT_CHAOS_SEED", rand::random)
+}
+
 fn kills() -> usize {
-    match std::env::var("SSO_AGENT_CHAOS_KILLS") {
-        Ok(s) => s
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("SSO_AGENT_CHAOS_KILLS={s:?} is not a count")),
-        Err(_) => DEFAULT_KILLS,
-    }
+    env_number("SSO_AGENT_CHAOS_KILLS", || DEFAULT_KILLS)
 }
 
 fn config(start_url: &str) -> String {
