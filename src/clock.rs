@@ -4,13 +4,10 @@
 //! arithmetic and timers together.
 //! Must not: be bypassed: `SystemTime::now` is a disallowed method elsewhere (clippy.toml).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
+use futures_core::future::BoxFuture;
 use time::OffsetDateTime;
-
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pub trait Clock: Send + Sync + 'static {
     /// Wall-clock now, UTC.

@@ -1,7 +1,8 @@
 //! sso-agent: one long-running owner of AWS IAM Identity Center logins for a user.
 //!
 //! Dependency direction (see STYLE.md): `cli -> api <- daemon -> session -> oidc, portal, store`;
-//! `cli -> service, config`. Nothing imports `cli`.
+//! `cli -> service, config`. Nothing imports `cli`. `oidc` and `portal` share the
+//! `upstream` leaf (HTTP plumbing); `BoxFuture` is `futures_core`'s.
 
 pub mod api;
 pub mod cli;
@@ -19,3 +20,4 @@ pub mod secret;
 pub mod service;
 pub mod session;
 pub mod store;
+pub mod upstream;

@@ -63,7 +63,7 @@ async fn run_async(
     // 2. Load: store, configuration, sessions (each task recovers its tokens).
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = store::open(settings.store).await;
-    let http = crate::oidc::http_client()
+    let http = crate::upstream::client()
         .map_err(|e| Failure::new(Exit::Error, format!("cannot build the HTTPS client: {e}")))?;
     let factory = Arc::new(HttpOidcFactory::new(http));
     let aws_cli_cache = if settings.export_aws_cli_cache {

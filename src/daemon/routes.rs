@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -367,7 +367,7 @@ where
             ErrorCode::Timeout,
             "the request body did not arrive in time",
         ))),
-        Ok(Err(e)) if e.to_string().contains("length limit exceeded") => Err(Box::new(too_large())),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(Box::new(too_large())),
         Ok(Err(e)) => Err(Box::new(error(
             ErrorCode::ValidationError,
             format!("could not read the body: {e}"),

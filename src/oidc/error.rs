@@ -1,9 +1,11 @@
 //! OIDC errors: the exception name from `x-amzn-ErrorType` (cut at `:`, after the last `#`),
 //! else the body's `__type`/`code`/`Code`, else the OAuth `error` value mapped through the
-//! model's table (WIRE.md §2.2–2.3). Never classified by HTTP status alone.
+//! model's table (WIRE.md §2.2–2.3). Never classified by HTTP status alone. The body is read
+//! by `upstream::ErrorBody`, shared with the portal.
 
 use http::HeaderMap;
-use serde_json::Value;
+
+use crate::upstream::{ErrorBody, UpstreamError};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum OidcError {
@@ -83,23 +85,18 @@ impl OidcError {
 
     /// Builds the typed error of a non-2xx answer.
     pub fn from_response(status: u16, headers: &HeaderMap, body: &[u8]) -> OidcError {
-        let json: Option<Value> = serde_json::from_slice(body).ok();
-        let message = json
-            .as_ref()
-            .and_then(|v| {
-                ["error_description", "message", "Message"]
-                    .iter()
-                    .find_map(|k| v.get(*k).and_then(Value::as_str))
-            })
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                if json.is_none() && !body.is_empty() && !body.starts_with(b"<") {
-                    String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
-                } else {
-                    String::new()
-                }
-            });
-        let Some(name) = error_name(headers, json.as_ref()) else {
+        let ErrorBody {
+            name,
+            oauth_error,
+            message,
+        } = ErrorBody::parse(headers, body);
+        let name = name.or_else(|| {
+            oauth_error
+                .as_deref()
+                .and_then(oauth_name)
+                .map(str::to_string)
+        });
+        let Some(name) = name else {
             return OidcError::Http {
                 status,
                 message: if message.is_empty() {
@@ -136,27 +133,26 @@ impl OidcError {
     }
 }
 
-/// The exception name of an error answer (WIRE.md §2.3), shared by the portal client.
-pub fn error_name(headers: &HeaderMap, body: Option<&Value>) -> Option<String> {
-    let trim = |s: &str| {
-        let s = s.split(':').next().unwrap_or(s);
-        s.rsplit('#').next().unwrap_or(s).trim().to_string()
-    };
-    if let Some(h) = headers
-        .get("x-amzn-errortype")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-    {
-        return Some(trim(h));
-    }
-    let body = body?;
-    for key in ["__type", "code", "Code"] {
-        if let Some(v) = body.get(key).and_then(Value::as_str) {
-            return Some(trim(v));
+/// An exchange that produced no answer: timeouts stay timeouts (transient), a redirect is an
+/// HTTP error naming its target, an oversize answer is not understood.
+impl From<UpstreamError> for OidcError {
+    fn from(e: UpstreamError) -> Self {
+        match e {
+            UpstreamError::Timeout => OidcError::Timeout,
+            UpstreamError::Transport(m) | UpstreamError::Client(m) => OidcError::Connect(m),
+            UpstreamError::TooLarge { .. } => OidcError::Malformed(e.to_string()),
+            UpstreamError::Redirected { status, .. } => OidcError::Http {
+                status,
+                message: e.to_string(),
+            },
         }
     }
-    let oauth = body.get("error").and_then(Value::as_str)?;
-    let name = match oauth {
+}
+
+/// The exception an OAuth `error` value stands for (the sso-oidc model's table, WIRE.md
+/// §2.2), used when the answer names no exception.
+fn oauth_name(oauth: &str) -> Option<&'static str> {
+    Some(match oauth {
         "authorization_pending" => "AuthorizationPendingException",
         "slow_down" => "SlowDownException",
         "expired_token" => "ExpiredTokenException",
@@ -171,8 +167,7 @@ pub fn error_name(headers: &HeaderMap, body: Option<&Value>) -> Option<String> {
         "invalid_redirect_uri" => "InvalidRedirectUriException",
         "server_error" => "InternalServerException",
         _ => return None,
-    };
-    Some(name.to_string())
+    })
 }
 
 #[cfg(test)]

@@ -8,11 +8,6 @@ mod error;
 mod model;
 pub mod pkce;
 
-pub use client::{HttpOidc, Oidc, http_client};
-
-/// Shared HTTP helpers (path joining, capped body reads) for the portal client.
-pub mod http_client_helpers {
-    pub use super::client::{join, read_capped, refused_redirect};
-}
-pub use error::{OidcError, error_name};
+pub use client::{HttpOidc, Oidc};
+pub use error::OidcError;
 pub use model::*;

@@ -1,14 +1,16 @@
 //! The AWS SSO portal (`sso`, restJson1): role credentials for an access token, and Logout
 //! (WIRE.md §7). Bearer header `x-amz-sso_bearer_token`; `expiration` in epoch milliseconds.
+//! HTTP goes through `upstream` (client, caps, redirect refusal, error-body parse).
 //! Must not: cache (session/ does) or log a secret.
 
 use serde::Deserialize;
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::clock::BoxFuture;
-use crate::oidc::{OidcError, error_name, http_client_helpers as h};
+use futures_core::future::BoxFuture;
+
 use crate::secret::Secret;
+use crate::upstream::{self, ErrorBody, UpstreamError, join};
 
 #[derive(Debug, Clone)]
 pub struct RoleCredentials {
@@ -47,24 +49,15 @@ pub enum PortalError {
 impl PortalError {
     /// Builds the typed error of a non-2xx answer: by exception name, else by status.
     pub fn from_response(status: u16, headers: &http::HeaderMap, body: &[u8]) -> PortalError {
-        let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-        let message = json
-            .as_ref()
-            .and_then(|v| {
-                ["message", "Message"]
-                    .iter()
-                    .find_map(|k| v.get(*k).and_then(|m| m.as_str()))
-            })
-            .unwrap_or("")
-            .to_string();
-        match error_name(headers, json.as_ref()).as_deref() {
+        let ErrorBody { name, message, .. } = ErrorBody::parse(headers, body);
+        match name.as_deref() {
             Some("UnauthorizedException") => PortalError::Unauthorized { message },
             Some("ForbiddenException") => PortalError::Forbidden { message },
             Some("ResourceNotFoundException") => PortalError::ResourceNotFound { message },
             Some("TooManyRequestsException") => PortalError::TooManyRequests { message },
             Some("InvalidRequestException") => PortalError::InvalidRequest { message },
-            Some(name) => PortalError::Other {
-                name: name.to_string(),
+            Some(other) => PortalError::Other {
+                name: other.to_string(),
                 status,
                 message,
             },
@@ -72,6 +65,23 @@ impl PortalError {
             None if status == 401 => PortalError::Unauthorized { message },
             None if status == 403 => PortalError::Forbidden { message },
             None => PortalError::Http { status, message },
+        }
+    }
+}
+
+/// An exchange that produced no answer: a redirect is an HTTP error naming its target, an
+/// oversize answer is not understood, the rest could not reach the portal.
+impl From<UpstreamError> for PortalError {
+    fn from(e: UpstreamError) -> Self {
+        match e {
+            UpstreamError::TooLarge { .. } => PortalError::Malformed(e.to_string()),
+            UpstreamError::Redirected { status, .. } => PortalError::Http {
+                status,
+                message: e.to_string(),
+            },
+            UpstreamError::Timeout | UpstreamError::Transport(_) | UpstreamError::Client(_) => {
+                PortalError::Transport(e.to_string())
+            }
         }
     }
 }
@@ -135,26 +145,16 @@ impl HttpPortal {
         &self,
         req: reqwest::RequestBuilder,
         token: &Secret,
-    ) -> Result<Vec<u8>, PortalError> {
-        let resp = req
-            .header("x-amz-sso_bearer_token", token.expose())
-            .send()
-            .await
-            .map_err(|e| PortalError::Transport(crate::error_text::with_causes(&e)))?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        if let Some(message) = h::refused_redirect(status, &headers) {
-            return Err(PortalError::Http { status, message });
-        }
-        let body = h::read_capped(resp).await.map_err(|e| match e {
-            OidcError::Malformed(m) => PortalError::Malformed(m),
-            // A body cut off by the timeout or the connection.
-            other => PortalError::Transport(other.to_string()),
-        })?;
-        if (200..300).contains(&status) {
-            Ok(body)
+    ) -> Result<bytes::Bytes, PortalError> {
+        let answer = upstream::send(req.header("x-amz-sso_bearer_token", token.expose())).await?;
+        if answer.is_success() {
+            Ok(answer.body)
         } else {
-            Err(PortalError::from_response(status, &headers, &body))
+            Err(PortalError::from_response(
+                answer.status,
+                &answer.headers,
+                &answer.body,
+            ))
         }
     }
 }
@@ -166,7 +166,7 @@ impl Portal for HttpPortal {
         account_id: &str,
         role_name: &str,
     ) -> BoxFuture<'_, Result<RoleCredentials, PortalError>> {
-        let mut url = h::join(&self.endpoint, "federation/credentials");
+        let mut url = join(&self.endpoint, "federation/credentials");
         url.query_pairs_mut()
             .append_pair("role_name", role_name)
             .append_pair("account_id", account_id);
@@ -178,7 +178,7 @@ impl Portal for HttpPortal {
     }
 
     fn logout(&self, token: &Secret) -> BoxFuture<'_, Result<(), PortalError>> {
-        let url = h::join(&self.endpoint, "logout");
+        let url = join(&self.endpoint, "logout");
         let token = token.clone();
         Box::pin(async move {
             self.send(

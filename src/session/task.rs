@@ -13,11 +13,11 @@ use tokio::task::JoinHandle;
 use crate::api::{
     LoginFlow, LoginStarted, LoginState, LoginStatus, SessionState, SessionStatus, TokenData,
 };
-use crate::clock::BoxFuture;
 use crate::oidc::{CreateTokenRequest, Oidc, OidcError, TokenResponse};
 use crate::portal::{Portal, PortalError, RoleCredentials};
 use crate::secret::Secret;
 use crate::store::records::{ClientRecord, RECORD_VERSION, TokenRecord, token_key};
+use futures_core::future::BoxFuture;
 
 use super::login::{self, LoginCtx, LoginEvent, LoginOutcome};
 use super::registry::Registrations;

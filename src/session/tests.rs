@@ -13,12 +13,13 @@ use url::Url;
 
 use super::*;
 use crate::api::{LoginFlow, LoginState, SessionState};
-use crate::clock::{BoxFuture, TestClock};
+use crate::clock::TestClock;
 use crate::entropy::SeededEntropy;
 use crate::oidc::*;
 use crate::secret::Secret;
 use crate::store::memory::MemoryStore;
 use crate::store::records::{ClientRecord, RECORD_VERSION, TokenRecord, token_key};
+use futures_core::future::BoxFuture;
 
 const T0: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
 const MIN: Duration = Duration::from_secs(60);

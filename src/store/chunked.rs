@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::clock::BoxFuture;
 use crate::secret::Secret;
+use futures_core::future::BoxFuture;
 
 use super::{SecretStore, StoreError, StoreHealth};
 

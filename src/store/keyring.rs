@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use keyring_core::{CredentialStore, Entry};
 
-use crate::clock::BoxFuture;
 use crate::secret::Secret;
+use futures_core::future::BoxFuture;
 
 use super::{SecretStore, StoreError, StoreHealth};
 

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::clock::BoxFuture;
 use crate::secret::Secret;
+use futures_core::future::BoxFuture;
 
 use super::{SecretStore, StoreError, StoreHealth};
 

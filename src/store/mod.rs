@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::clock::BoxFuture;
 use crate::config::StoreKind;
 use crate::secret::Secret;
+use futures_core::future::BoxFuture;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
