@@ -1,18 +1,19 @@
-//! `sso-agent run`: wires settings, logging, store, sessions and the socket, then serves
-//! until SIGTERM/SIGINT.
-//! Must not: contain daemon behaviour itself (that is `daemon::serve` and `session`).
+//! `sso-agent run`: flags and settings, logging, the runtime, the socket (bound or adopted from
+//! the service manager), the production seams (system clock, OS entropy, keyring, HTTPS
+//! upstream) and SIGTERM/SIGINT; then hands over to `daemon::run`.
+//! Must not: contain daemon behaviour itself (that is `daemon::run` and `session`).
 
 use std::io::IsTerminal;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Flags, Settings};
-use crate::daemon::{self, AppState};
+use crate::clock::SystemClock;
+use crate::config::{Flags, Settings};
+use crate::daemon;
 use crate::entropy::OsEntropy;
 use crate::env::Env;
-use crate::session::{Deps, HttpOidcFactory, Manager};
+use crate::session::HttpOidcFactory;
 use crate::store;
 
 use super::exit::{Exit, Failure};
@@ -59,48 +60,21 @@ async fn run_async(
         None => daemon::bind(&settings.socket).await,
     }
     .map_err(|e| Failure::new(Exit::Error, e.to_string()))?;
-
-    // 2. Load: store, configuration, sessions (each task recovers its tokens).
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = store::open(settings.store).await;
     let http = crate::upstream::client()
         .map_err(|e| Failure::new(Exit::Error, format!("cannot build the HTTPS client: {e}")))?;
     let factory = Arc::new(HttpOidcFactory::new(http));
-    let aws_cli_cache = if settings.export_aws_cli_cache {
-        let dir = crate::paths::aws_sso_cache_dir(&env);
-        if dir.is_none() {
-            tracing::warn!("export_aws_cli_cache is on but HOME is not set; not exporting");
-        }
-        dir
-    } else {
-        None
-    };
-    let deps = Deps {
-        clock: clock.clone(),
+
+    // 2. The seams the daemon is built from; it loads, serves and drains (daemon::run).
+    let deps = daemon::Deps {
+        clock: Arc::new(SystemClock),
         entropy: Arc::new(OsEntropy),
-        store: store.clone(),
+        store: store::open(settings.store).await,
         oidc: factory.clone(),
         portal: factory,
-        refresh_margin: settings.refresh_margin,
-        reregistration_margin: settings.reregistration_margin,
-        aws_cli_cache,
+        env,
+        flags,
     };
-    let state = Arc::new(AppState {
-        manager: Arc::new(Manager::new(deps)),
-        store,
-        started_at: clock.now(),
-        socket: settings.socket.display().to_string(),
-        config_file: settings.aws_config_file.display().to_string(),
-        config_error: RwLock::new(None),
-        aws: RwLock::new(config::AwsConfig::default()),
-    });
-    // The same load-validate-apply pipeline as a live reload.
-    daemon::reload::reload(&settings.aws_config_file, &env, &state);
-
-    let _watchers = daemon::reload::watch(&settings, flags, env, state.clone());
-
-    // 3 + 4. Serve; ready once accepting. 5. Drain on a signal.
-    daemon::serve(bound, state, shutdown_signal(), daemon::ready::ready)
+    daemon::run(bound, deps, settings, shutdown_signal())
         .await
         .map_err(|e| Failure::new(Exit::Error, format!("serving failed: {e}")))
 }

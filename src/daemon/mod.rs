@@ -1,15 +1,20 @@
-//! The daemon's lifecycle: bind, load, ready, serve, drain (STYLE §7). The only module that
-//! spawns long-lived tasks besides the session manager.
-//! Must not: hold token policy (session/) or format output for users (cli/).
+//! The daemon's lifecycle and composition root: `run` builds the daemon from a bound
+//! listener, its injected dependencies, the settings and a stop signal, then loads, serves
+//! and drains (STYLE §7); tests start it in-process the same way (`tests.rs`). The only module
+//! that spawns long-lived tasks besides the session manager.
+//! Must not: hold token policy (session/), format output for users (cli/), or read the process
+//! environment, the clock or signals itself (the caller passes them in).
 
 pub mod io;
 pub mod listener;
 pub mod ready;
 pub mod reload;
 pub mod routes;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -20,9 +25,12 @@ use interprocess::local_socket::tokio::prelude::*;
 use tokio::sync::Semaphore;
 
 use crate::api::ErrorCode;
-use crate::config::AwsConfig;
+use crate::clock::Clock;
+use crate::config::{AwsConfig, Flags, Settings};
+use crate::entropy::Entropy;
 use crate::env::Env;
-use crate::session::SessionConfig;
+use crate::session::{Manager, OidcFactory, PortalFactory, SessionConfig};
+use crate::store::SecretStore;
 
 pub use listener::{BindError, Bound, bind};
 pub use routes::AppState;
@@ -37,6 +45,72 @@ pub const MAX_HEAD: usize = 16 * 1024;
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// How long in-flight requests may take to finish after SIGTERM.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the daemon is built from besides its settings: the seams it does not control
+/// (STYLE §3), and the sources the settings were merged from (a settings reload re-reads them
+/// with the TOML file).
+pub struct Deps {
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+    pub store: Arc<dyn SecretStore>,
+    pub oidc: Arc<dyn OidcFactory>,
+    pub portal: Arc<dyn PortalFactory>,
+    pub env: Env,
+    pub flags: Flags,
+}
+
+/// Runs the daemon on `bound` until `shutdown` resolves: loads the configuration and starts a
+/// task per session (each recovers its tokens from the store), watches the config files,
+/// serves (telling the service manager it is ready once accepting), then drains. The caller
+/// binds (or adopts) the socket first, so a second daemon stops before touching anything.
+pub async fn run(
+    bound: Bound,
+    deps: Deps,
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let Deps {
+        clock,
+        entropy,
+        store,
+        oidc,
+        portal,
+        env,
+        flags,
+    } = deps;
+    let aws_cli_cache = if settings.export_aws_cli_cache {
+        let dir = crate::paths::aws_sso_cache_dir(&env);
+        if dir.is_none() {
+            tracing::warn!("export_aws_cli_cache is on but HOME is not set; not exporting");
+        }
+        dir
+    } else {
+        None
+    };
+    let session_deps = crate::session::Deps {
+        clock: clock.clone(),
+        entropy,
+        store: store.clone(),
+        oidc,
+        portal,
+        refresh_margin: settings.refresh_margin,
+        reregistration_margin: settings.reregistration_margin,
+        aws_cli_cache,
+    };
+    let state = Arc::new(AppState {
+        manager: Arc::new(Manager::new(session_deps)),
+        store,
+        started_at: clock.now(),
+        socket: settings.socket.display().to_string(),
+        config_file: settings.aws_config_file.display().to_string(),
+        config_error: RwLock::new(None),
+        aws: RwLock::new(AwsConfig::default()),
+    });
+    // The same load-validate-apply pipeline as a live reload.
+    reload::reload(&settings.aws_config_file, &env, &state);
+    let _watchers = reload::watch(&settings, flags, env, state.clone());
+    serve(bound, state, shutdown, ready::ready).await
+}
 
 /// The sessions of an AWS config, each with its resolved OIDC endpoint; sessions whose
 /// endpoint cannot be resolved are left out and reported.
