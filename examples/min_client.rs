@@ -1,6 +1,6 @@
 //! The smallest client that does what `sso-agent token SESSION` does on the wire: one raw
 //! HTTP/1.1 GET over the daemon's socket (`SSO_AGENT_SOCKET`), then print `accessToken`.
-//! std only, no runtime, no config parsing: the floor `benches/bench.rs` compares against.
+//! std only, no runtime, no config parsing: the floor `benches/bench/process.rs` compares against.
 // An example for the benchmark: it reads the env directly and exits on any failure.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 

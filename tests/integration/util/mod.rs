@@ -1,11 +1,15 @@
 //! Test support: `TestEnv` (temp home, AWS config, socket, own fake AWS, a daemon process
-//! whose stderr is captured) and `run` for client subcommands.
+//! whose stderr is captured) and `run` for client subcommands. The layout and variables are
+//! `daemon_env`'s, the recipe the benchmarks share.
+
+mod daemon_env;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use daemon_env::DaemonEnv;
 use fake_aws::{FakeAws, FakeConfig};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -122,12 +126,22 @@ impl TestEnv {
         env
     }
 
+    /// The daemon's layout and variables (shared with the benchmarks).
+    pub fn daemon_env(&self) -> DaemonEnv {
+        DaemonEnv {
+            root: self.dir.path().to_path_buf(),
+            upstream: self.fake.url(),
+            store: self.store,
+            log: Some("trace"),
+        }
+    }
+
     pub fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
+        self.daemon_env().home()
     }
 
     pub fn config_path(&self) -> PathBuf {
-        self.home().join(".aws/config")
+        self.daemon_env().aws_config()
     }
 
     pub fn write_config(&self, text: &str) {
@@ -135,7 +149,7 @@ impl TestEnv {
     }
 
     pub fn socket(&self) -> PathBuf {
-        self.dir.path().join("run/sso-agent/agent.sock")
+        self.daemon_env().socket()
     }
 
     pub fn set_env(&self, k: &str, v: &str) {
@@ -143,22 +157,7 @@ impl TestEnv {
     }
 
     fn apply_env(&self, cmd: &mut Command) {
-        cmd.env_clear();
-        for k in ["PATH", "DBUS_SESSION_BUS_ADDRESS", "LANG"] {
-            if let Ok(v) = std::env::var(k) {
-                cmd.env(k, v);
-            }
-        }
-        cmd.env("HOME", self.home())
-            .env("XDG_RUNTIME_DIR", self.dir.path().join("run"))
-            .env("XDG_CONFIG_HOME", self.home().join(".config"))
-            .env("AWS_CONFIG_FILE", self.config_path())
-            .env("SSO_AGENT_SOCKET", self.socket())
-            .env("SSO_AGENT_STORE", self.store)
-            .env("SSO_AGENT_LOG", "trace")
-            .env("AWS_ENDPOINT_URL_SSO_OIDC", self.fake.url())
-            .env("AWS_ENDPOINT_URL_SSO", self.fake.url())
-            .env("NO_PROXY", "127.0.0.1,localhost");
+        cmd.env_clear().envs(self.daemon_env().vars());
         for (k, v) in self.extra_env.lock().unwrap().iter() {
             cmd.env(k, v);
         }
