@@ -228,6 +228,21 @@ mod tests {
         ));
     }
 
+    /// The portal reads error bodies as sso-oidc does (one parse, `upstream::ErrorBody`): a
+    /// short plain-text body, as a proxy sends, is the message instead of being dropped.
+    #[test]
+    fn a_plain_text_error_body_is_the_message() {
+        let empty = http::HeaderMap::new();
+        assert!(matches!(
+            PortalError::from_response(502, &empty, b"upstream connect error"),
+            PortalError::Http { status: 502, ref message } if message == "upstream connect error"
+        ));
+        assert!(matches!(
+            PortalError::from_response(403, &empty, b"<html>denied</html>"),
+            PortalError::Forbidden { ref message } if message.is_empty()
+        ));
+    }
+
     #[test]
     fn credentials_decode_from_epoch_milliseconds() {
         let w: GetRoleCredentialsResponse = serde_json::from_str(r#"{"roleCredentials":{"accessKeyId":"ASIA","secretAccessKey":"s","sessionToken":"t","expiration":1234567890000}}"#).unwrap();
