@@ -14,6 +14,8 @@ pub mod env;
 pub mod error_text;
 pub mod oidc;
 pub mod paths;
+pub mod platform;
+pub mod safe_fs;
 pub mod portal;
 pub mod secret;
 pub mod service;

@@ -129,7 +129,7 @@ pub async fn serve(
         let peer = listener::peer(&conn);
         let allowed = listener::peer_allowed(&peer);
         if !allowed {
-            tracing::warn!(uid = ?peer.uid, pid = ?peer.pid, "refusing a connection from another user");
+            tracing::warn!(peer = %peer.user.as_ref().map_or_else(|| "an unknown user".to_string(), ToString::to_string), pid = ?peer.pid, "refusing a connection from another user");
         }
         let state = state.clone();
         let svc = service_fn(move |req| {
