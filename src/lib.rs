@@ -4,6 +4,7 @@
 //! `cli -> service, config`. Nothing imports `cli`.
 
 pub mod api;
+pub mod bounded_server;
 pub mod cli;
 pub mod clock;
 pub mod config;

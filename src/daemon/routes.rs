@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -349,6 +349,7 @@ where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    use crate::bounded_server::BodyError;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -357,23 +358,21 @@ where
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(Box::new(too_large()));
     }
-    let collected = tokio::time::timeout(
-        BODY_TIMEOUT,
-        Limited::new(req.into_body(), MAX_BODY).collect(),
-    )
-    .await;
-    match collected {
-        Err(_) => Err(Box::new(error(
-            ErrorCode::Timeout,
-            "the request body did not arrive in time",
-        ))),
-        Ok(Err(e)) if e.to_string().contains("length limit exceeded") => Err(Box::new(too_large())),
-        Ok(Err(e)) => Err(Box::new(error(
-            ErrorCode::ValidationError,
-            format!("could not read the body: {e}"),
-        ))),
-        Ok(Ok(c)) => Ok(c.to_bytes()),
-    }
+    crate::bounded_server::read_body(req.into_body(), MAX_BODY, BODY_TIMEOUT)
+        .await
+        .map_err(|e| {
+            Box::new(match e {
+                BodyError::TooLarge(_) => too_large(),
+                BodyError::TooSlow(_) => error(
+                    ErrorCode::Timeout,
+                    "the request body did not arrive in time",
+                ),
+                BodyError::Broken(why) => error(
+                    ErrorCode::ValidationError,
+                    format!("could not read the body: {why}"),
+                ),
+            })
+        })
 }
 
 fn too_large() -> Resp {
