@@ -98,7 +98,11 @@ async fn a_link_at_the_socket_directory_is_refused_and_its_target_untouched() {
         assert!(last.contains("symbolic link"), "{last}");
         assert!(last.contains(link.to_str().unwrap()), "{last}");
         assert_eq!(mode(&victim), victim_mode, "the target's mode is kept");
-        assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0, "no socket there");
+        assert_eq!(
+            std::fs::read_dir(&victim).unwrap().count(),
+            0,
+            "no socket there"
+        );
     }
 }
 
@@ -174,7 +178,10 @@ async fn clients_refuse_a_daemon_run_by_another_user() {
         assert!(!out.stdout.contains("attacker"), "{args:?}: {out:?}");
         let last = last_line(&out);
         assert!(last.contains(socket.to_str().unwrap()), "{args:?}: {last}");
-        assert!(last.contains(&format!("uid {OTHER_UID}")), "{args:?}: {last}");
+        assert!(
+            last.contains(&format!("uid {OTHER_UID}")),
+            "{args:?}: {last}"
+        );
         assert!(last.contains("SSO_AGENT_SOCKET"), "{args:?}: {last}");
     }
     assert_eq!(
