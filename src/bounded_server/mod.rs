@@ -140,12 +140,10 @@ pub async fn serve<A, F, S, B>(
             }
         };
         let svc = service_for(&conn);
-        let fut = graceful.watch(
-            builder.serve_connection(
-                TokioIo::new(WriteTimeout::new(conn, limits.write_stall)),
-                svc,
-            ),
-        );
+        let fut = graceful.watch(builder.serve_connection(
+            TokioIo::new(WriteTimeout::new(conn, limits.write_stall)),
+            svc,
+        ));
         conns.spawn(async move {
             if let Err(e) = fut.await {
                 tracing::debug!(error = %crate::error_text::with_causes(&e), "connection ended with an error");
@@ -189,9 +187,7 @@ where
     match tokio::time::timeout(time, Limited::new(body, limit).collect()).await {
         Err(_) => Err(BodyError::TooSlow(time)),
         Ok(Ok(c)) => Ok(c.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(BodyError::TooLarge(limit))
-        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge(limit)),
         Ok(Err(e)) => Err(BodyError::Broken(e.to_string())),
     }
 }
@@ -215,7 +211,9 @@ mod tests {
 
     #[tokio::test]
     async fn connections_end_with_the_server() {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let limits = Limits {

@@ -130,7 +130,9 @@ fn check_stale_candidate(path: &Path) -> Result<(), BindError> {
     if meta.file_type().is_symlink() {
         return Err(BindError::Unsafe {
             path: path.to_path_buf(),
-            problem: "is a symbolic link; sso-agent does not follow links at its socket path (remove it)".into(),
+            problem:
+                "is a symbolic link; sso-agent does not follow links at its socket path (remove it)"
+                    .into(),
         });
     }
     if !meta.file_type().is_socket() {

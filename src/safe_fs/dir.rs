@@ -330,7 +330,10 @@ mod tests {
         std::fs::create_dir(&d).unwrap();
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
         let err = ensure(&d, Privacy::Private, "fix").unwrap_err();
-        assert!(matches!(err, DirError::TooOpen { mode: 0o755, .. }), "{err:?}");
+        assert!(
+            matches!(err, DirError::TooOpen { mode: 0o755, .. }),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("chmod 700"), "{err}");
         assert_eq!(mode(&d), 0o755, "left as the user set it");
         // The cache's rule lets others look, as the AWS CLI leaves it, but not write.
@@ -363,11 +366,24 @@ mod tests {
         std::os::unix::fs::symlink(&outside, d.join("x.json")).unwrap();
         let p = dir.write_atomic("x.json", b"{}").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"{}");
-        assert!(!std::fs::symlink_metadata(&p).unwrap().file_type().is_symlink());
-        assert_eq!(std::fs::read(&outside).unwrap(), b"keep", "the link's target is untouched");
+        assert!(
+            !std::fs::symlink_metadata(&p)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read(&outside).unwrap(),
+            b"keep",
+            "the link's target is untouched"
+        );
         assert_eq!(mode(&p), 0o600);
         dir.remove("x.json").unwrap();
         dir.remove("x.json").unwrap();
-        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0, "no temp files left");
+        assert_eq!(
+            std::fs::read_dir(&d).unwrap().count(),
+            0,
+            "no temp files left"
+        );
     }
 }

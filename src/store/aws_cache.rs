@@ -37,7 +37,8 @@ pub fn path_for(dir: &Path, session: &str) -> PathBuf {
     dir.join(file_name(session))
 }
 
-const FIX: &str = "The AWS CLI token cache is not written; fix the directory or turn export_aws_cli_cache off";
+const FIX: &str =
+    "The AWS CLI token cache is not written; fix the directory or turn export_aws_cli_cache off";
 
 fn open_dir(dir: &Path) -> std::io::Result<CheckedDir> {
     dir::ensure(dir, Privacy::NotWritableByOthers, FIX).map_err(std::io::Error::other)
