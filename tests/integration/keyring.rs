@@ -156,7 +156,7 @@ async fn a_keyring_restart_loses_nothing() {
     k.stop_keyring().await;
     k.start_keyring().await;
     // A refresh now: the rotated refresh token must reach the keyring.
-    let out = env.run(&["token", "corp", "--min-validity", "3599"]).await;
+    let out = env.run(&["token", "corp", "--min-validity", "3600"]).await;
     assert_eq!(out.code, 0, "{out:?}");
     let status = json(&env.run(&["status", "--json"]).await);
     assert_eq!(status["store"]["available"], true, "{status}");
@@ -167,9 +167,15 @@ async fn a_keyring_restart_loses_nothing() {
 
     d.child.kill().await.unwrap();
     let _d = env.start_daemon().await;
-    // Without a login: the saved record is the rotated one, so this refresh works.
-    let out = env.run(&["token", "corp", "--min-validity", "3599"]).await;
+    // Without a login: the saved record is the rotated one, so this refresh works and the
+    // chain goes on (with the stale one it ends in invalid_grant: state "expiring").
+    let out = env.run(&["token", "corp", "--min-validity", "3600"]).await;
     assert_eq!(out.code, 0, "{out:?}");
+    let status = json(&env.run(&["status", "--json"]).await);
+    let s = &status["sessions"][0];
+    assert_eq!(s["state"], "valid", "{status}");
+    assert_eq!(s["refreshable"], true, "{status}");
+    assert!(s["lastError"].is_null(), "{status}");
 }
 
 /// HARDENING T5: a keyring that stops answering (SIGSTOP) costs each call at most a few
