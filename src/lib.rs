@@ -17,5 +17,6 @@ pub mod paths;
 pub mod portal;
 pub mod secret;
 pub mod service;
+pub mod safe_fs;
 pub mod session;
 pub mod store;
