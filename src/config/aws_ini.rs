@@ -181,9 +181,10 @@ pub fn parse_aws_config(path: &Path, text: &str) -> Result<AwsConfig, ConfigErro
         return Err(ConfigErrors(vec![p]));
     }
     let ini = Ini::load_from_str_opt(text, opt).map_err(|e| {
-        ConfigErrors(vec![parse_problem(path, text, Some(e.line)).unwrap_or_else(|| {
-            format!("{}:{}: cannot be read as INI", path.display(), e.line)
-        })])
+        ConfigErrors(vec![
+            parse_problem(path, text, Some(e.line))
+                .unwrap_or_else(|| format!("{}:{}: cannot be read as INI", path.display(), e.line)),
+        ])
     })?;
     let lines = header_lines(text);
     let loc = |section: &str| Location {
@@ -527,7 +528,9 @@ sso_region = eu-west-1
         );
         // followed by another section, the INI reader alone would swallow it silently
         let later = format!("{text}[profile after]\nsso_session = corp\n");
-        let err = parse_aws_config(Path::new("/c"), &later).unwrap_err().to_string();
+        let err = parse_aws_config(Path::new("/c"), &later)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("/c:8: "), "{err}");
 
         for (text, line, why) in [
@@ -535,10 +538,15 @@ sso_region = eu-west-1
             ("[default]\n= x\n", 2, "has no key before"),
             ("[default]\nregion = x\n  continued\n[p\n", 4, "no closing"),
         ] {
-            let err = parse_aws_config(Path::new("/c"), text).unwrap_err().to_string();
+            let err = parse_aws_config(Path::new("/c"), text)
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with(&format!("/c:{line}: ")), "{text:?}: {err}");
             assert!(err.contains(why), "{text:?}: {err}");
-            assert!(!err.contains("expecting") && !err.contains("Some("), "{err}");
+            assert!(
+                !err.contains("expecting") && !err.contains("Some("),
+                "{err}"
+            );
         }
         // control characters in the quoted line are escaped, not passed to the terminal
         let err = parse_aws_config(Path::new("/c"), "[default]\nx\u{1b}]0;t\u{7}\n")

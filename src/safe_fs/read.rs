@@ -140,7 +140,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("config");
         std::fs::write(&f, "[default]\n").unwrap();
-        assert_eq!(read_config_text(&f).unwrap().as_deref(), Some("[default]\n"));
+        assert_eq!(
+            read_config_text(&f).unwrap().as_deref(),
+            Some("[default]\n")
+        );
         #[cfg(unix)]
         {
             let link = dir.path().join("link");
@@ -155,14 +158,27 @@ mod tests {
     #[test]
     fn absent_is_none() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(read_config_text(&dir.path().join("nope")).unwrap().is_none());
+        assert!(
+            read_config_text(&dir.path().join("nope"))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn a_directory_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let e = read_config_text(dir.path()).unwrap_err();
-        assert!(matches!(e, ReadError::NotRegular { kind: "a directory", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                ReadError::NotRegular {
+                    kind: "a directory",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 
@@ -196,12 +212,25 @@ mod tests {
     fn fifo_device_and_links_to_them_are_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600))
-            .unwrap();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
         // A blocking open of a FIFO without a writer never returns: reaching the asserts
         // is the proof that it was not opened that way.
         let e = read_config_text(&fifo).unwrap_err();
-        assert!(matches!(e, ReadError::NotRegular { kind: "a FIFO (named pipe)", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                ReadError::NotRegular {
+                    kind: "a FIFO (named pipe)",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&fifo, &link).unwrap();
         assert!(matches!(
@@ -209,7 +238,16 @@ mod tests {
             ReadError::NotRegular { .. }
         ));
         let e = read_config_text(Path::new("/dev/zero")).unwrap_err();
-        assert!(matches!(e, ReadError::NotRegular { kind: "a character device", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                ReadError::NotRegular {
+                    kind: "a character device",
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[cfg(unix)]
@@ -217,8 +255,12 @@ mod tests {
     fn a_fifo_swapped_in_after_the_check_does_not_block() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600))
-            .unwrap();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
         let f = open_nonblocking(&fifo).expect("non-blocking open returns at once");
         let e = check(&fifo, &f.metadata().unwrap()).unwrap_err();
         assert!(matches!(e, ReadError::NotRegular { .. }));
