@@ -232,16 +232,18 @@ pub async fn reload_settings(running: &Settings, flags: &Flags, env: &Env, state
             tracing::info!(refresh_margin = ?new.refresh_margin, reregistration_margin = ?new.reregistration_margin, "agent settings reloaded");
         }
         Err(e) => {
-            tracing::error!(error = %e, "the agent settings do not load; keeping the running ones");
             state.config_problems.set_settings(Some(ConfigProblem {
                 file,
                 problem: format!("{e} (the running settings stay in force)"),
             }));
+            tracing::error!(error = %e, "the agent settings do not load; keeping the running ones");
         }
     }
 }
 
 /// Loads, validates and applies the AWS config; on failure keeps the running sessions.
+/// State first, log line after: whoever sees the line (a test, a user tailing the log) and
+/// then asks `status` sees the new state.
 pub async fn reload(file: &Path, env: &Env, state: &AppState) {
     let path = file.to_path_buf();
     let loaded = off_workers("AWS config", move || config::load_aws_config(&path)).await;
@@ -255,7 +257,7 @@ pub async fn reload(file: &Path, env: &Env, state: &AppState) {
             if sessions.is_empty() {
                 tracing::warn!(file = %file.display(), "no [sso-session] is configured; add one (it is picked up without a restart)");
             }
-            tracing::info!(file = %file.display(), sessions = sessions.len(), "configuration loaded");
+            let count = sessions.len();
             state.manager.apply(sessions);
             *state.aws.write().unwrap_or_else(|p| p.into_inner()) = aws;
             state
@@ -264,13 +266,14 @@ pub async fn reload(file: &Path, env: &Env, state: &AppState) {
                     file: shown,
                     problem: problems.join("; "),
                 }));
+            tracing::info!(file = %file.display(), sessions = count, "configuration loaded");
         }
         Err(e) => {
-            tracing::error!(file = %file.display(), error = %e, "the AWS config does not load; keeping the last good configuration");
             state.config_problems.set_aws(Some(ConfigProblem {
                 file: shown,
                 problem: format!("{e} (the last good configuration stays in force)"),
             }));
+            tracing::error!(file = %file.display(), error = %e, "the AWS config does not load; keeping the last good configuration");
         }
     }
 }
