@@ -129,11 +129,18 @@ where
 {
     let file = std::path::absolute(file).ok()?;
     let (tx, mut rx) = mpsc::channel::<()>(1);
-    let target = file.clone();
+    // The file itself, or a directory on its way (created, removed, renamed). By name, not
+    // whole path: some backends (FSEvents) report canonical paths (/private/var/… for /var/…).
+    let names: Vec<std::ffi::OsString> = file
+        .ancestors()
+        .filter_map(|a| a.file_name().map(ToOwned::to_owned))
+        .collect();
     let handler = move |res: notify::Result<notify::Event>| match res {
         Ok(ev) => {
-            // The file itself, or a directory on its way (created, removed, renamed).
-            let relevant = ev.paths.iter().any(|p| target.starts_with(p));
+            let relevant = ev
+                .paths
+                .iter()
+                .any(|p| p.file_name().is_some_and(|n| names.iter().any(|m| m == n)));
             if !relevant {
                 return;
             }
