@@ -93,6 +93,7 @@ pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
         }
     }
     for p in &data.config_problems {
+        // outside text: quotes a line of the user's file (Debug-escaped where it is made)
         let _ = writeln!(out, "config problem: {}", p.problem);
     }
     if data.sessions.is_empty() {
