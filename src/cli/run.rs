@@ -91,11 +91,11 @@ async fn run_async(
         started_at: clock.now(),
         socket: settings.socket.display().to_string(),
         config_file: settings.aws_config_file.display().to_string(),
-        config_error: RwLock::new(None),
+        config_problems: daemon::reload::ConfigProblems::default(),
         aws: RwLock::new(config::AwsConfig::default()),
     });
     // The same load-validate-apply pipeline as a live reload.
-    daemon::reload::reload(&settings.aws_config_file, &env, &state);
+    daemon::reload::reload(&settings.aws_config_file, &env, &state).await;
 
     let _watchers = daemon::reload::watch(&settings, flags, env, state.clone());
 

@@ -86,8 +86,15 @@ pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
     };
     let _ = writeln!(out, "store:  {store}");
     let _ = writeln!(out, "config: {}", data.config_file);
-    if let Some(e) = &data.config_error {
-        let _ = writeln!(out, "config problem: {e}");
+    if data.config_problems.is_empty() {
+        // a daemon from before per-file problems
+        if let Some(e) = &data.config_error {
+            let _ = writeln!(out, "config problem: {e}");
+        }
+    }
+    for p in &data.config_problems {
+        // outside text: quotes a line of the user's file (Debug-escaped where it is made)
+        let _ = writeln!(out, "config problem: {}", p.problem);
     }
     if data.sessions.is_empty() {
         let _ = writeln!(

@@ -32,7 +32,8 @@ pub struct AppState {
     pub started_at: OffsetDateTime,
     pub socket: String,
     pub config_file: String,
-    pub config_error: RwLock<Option<String>>,
+    /// One slot per config file (daemon::reload owns them).
+    pub config_problems: super::reload::ConfigProblems,
     /// The last good AWS config (profiles name role credentials).
     pub aws: RwLock<crate::config::AwsConfig>,
 }
@@ -290,6 +291,7 @@ async fn logout(session: &SessionHandle, name: &str) -> Resp {
 
 fn status(state: &AppState) -> StatusData {
     let health = state.store.health();
+    let problems = state.config_problems.list();
     StatusData {
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: std::process::id(),
@@ -301,11 +303,11 @@ fn status(state: &AppState) -> StatusData {
             detail: health.detail,
         },
         config_file: state.config_file.clone(),
-        config_error: state
-            .config_error
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone(),
+        config_error: {
+            let all: Vec<String> = problems.iter().map(|p| p.problem.clone()).collect();
+            (!all.is_empty()).then(|| all.join("; "))
+        },
+        config_problems: problems,
         sessions: state.manager.statuses(),
     }
 }
