@@ -193,3 +193,26 @@ pub struct CredentialsData {
     #[serde(with = "serde_rfc3339")]
     pub expiration: OffsetDateTime,
 }
+
+/// `GET /v1/sessions/{name}/accounts`: every account the session can use, with its roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountsData {
+    pub session: String,
+    /// When the portal was asked (the daemon caches the list briefly; `?refresh=true` asks again).
+    #[serde(with = "serde_rfc3339")]
+    pub fetched_at: OffsetDateTime,
+    pub accounts: Vec<AccountEntry>,
+}
+
+/// One account (as ListAccounts names it) and its role names (ListAccountRoles).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountEntry {
+    pub account_id: String,
+    #[serde(default)]
+    pub account_name: Option<String>,
+    #[serde(default)]
+    pub email_address: Option<String>,
+    pub roles: Vec<String>,
+}

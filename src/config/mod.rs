@@ -4,6 +4,7 @@
 //! Must not: watch files (daemon::reload does) or hold runtime state.
 
 mod aws_ini;
+pub mod profiles_block;
 mod settings;
 
 use std::fmt;

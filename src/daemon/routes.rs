@@ -119,6 +119,7 @@ pub enum Action {
     StartLogin,
     LoginStatus,
     Logout,
+    Accounts,
     /// A known action with a method it does not take (`Allow` lists what works).
     NotAllowed(&'static str),
     NotFound,
@@ -147,9 +148,11 @@ pub fn parse_route(method: &Method, path: &str, query: &str) -> Result<Route, Bo
                 ("login", &Method::POST) => Action::StartLogin,
                 ("login", &Method::GET) => Action::LoginStatus,
                 ("logout", &Method::POST) => Action::Logout,
+                ("accounts", &Method::GET) => Action::Accounts,
                 ("token", _) => Action::NotAllowed("GET"),
                 ("login", _) => Action::NotAllowed("GET, POST"),
                 ("logout", _) => Action::NotAllowed("POST"),
+                ("accounts", _) => Action::NotAllowed("GET"),
                 _ => Action::NotFound,
             };
             Ok(Route::Session {
@@ -241,6 +244,10 @@ where
         }
         Action::LoginStatus => ok(session.login_status(params.wait).await),
         Action::Logout => logout(&session, &name).await,
+        Action::Accounts => match session.accounts(params.refresh).await {
+            Ok(a) => ok(a),
+            Err(e) => session_error(e),
+        },
         Action::NotAllowed(allow) => not_allowed(method, path, allow),
         Action::NotFound => not_found(path),
     }
@@ -327,7 +334,7 @@ fn not_found(path: &str) -> Resp {
     error(
         ErrorCode::NotFound,
         format!(
-            "no such route: {path}; see /v1/status and /v1/sessions/{{name}}/{{token|login|logout}}"
+            "no such route: {path}; see /v1/status and /v1/sessions/{{name}}/{{token|login|logout|accounts}}"
         ),
     )
 }
@@ -388,6 +395,8 @@ fn too_large() -> Resp {
 pub struct Params {
     pub min_validity: Duration,
     pub wait: Duration,
+    /// `accounts`: skip the daemon's brief cache.
+    pub refresh: bool,
 }
 
 impl Params {
@@ -418,9 +427,16 @@ impl Params {
                         ));
                     }
                 }
+                "refresh" => {
+                    p.refresh = match v.as_ref() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(format!("refresh must be true or false, not `{v}`")),
+                    };
+                }
                 other => {
                     return Err(format!(
-                        "unknown query parameter `{other}`; known: minValidity, wait"
+                        "unknown query parameter `{other}`; known: minValidity, wait, refresh"
                     ));
                 }
             }
@@ -443,6 +459,9 @@ mod tests {
         assert!(Params::parse("minValidity=ten").is_err());
         assert!(Params::parse("wait=99999").is_err());
         assert!(Params::parse("bogus=1").is_err());
+        assert!(Params::parse("refresh=true").unwrap().refresh);
+        assert!(!Params::parse("refresh=false").unwrap().refresh);
+        assert!(Params::parse("refresh=yes").is_err());
     }
 
     #[test]
