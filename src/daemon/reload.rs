@@ -1,5 +1,6 @@
-//! Hot reload of the AWS config (and the agent TOML): watches the file's parent directory (so editors' write-temp-
-//! and-rename is seen; a watch on the file itself dies at the first rename), re-runs the same
+//! Hot reload of the AWS config (and the agent TOML): watches the file's parent directory, and
+//! a symlinked file's target directory too (so editors' write-temp-and-rename is seen; a watch
+//! on the file itself dies at the first rename), re-runs the same
 //! load-and-validate pipeline, and applies the result only if it loads. A broken file is
 //! logged with file and line and shown in `status`; the last good sessions keep running.
 //! Must not: apply a configuration that did not load.
@@ -30,14 +31,24 @@ pub fn watch_file(
         .parent()
         .map(Path::to_path_buf)
         .filter(|d| !d.as_os_str().is_empty())?;
-    let name = file.file_name()?.to_os_string();
+    let mut names = vec![file.file_name()?.to_os_string()];
+    let mut dirs = vec![dir.clone()];
+    // A symlinked file (dotfiles) is edited, and written by `profiles --write`, at its
+    // target: watch the target's directory too.
+    if let Ok(target) = std::fs::canonicalize(file)
+        && let (Some(tdir), Some(tname)) = (target.parent(), target.file_name())
+        && std::fs::canonicalize(&dir).ok().as_deref() != Some(tdir)
+    {
+        dirs.push(tdir.to_path_buf());
+        names.push(tname.to_os_string());
+    }
     let (tx, mut rx) = mpsc::channel::<()>(1);
     let handler = move |res: notify::Result<notify::Event>| match res {
         Ok(ev)
             if ev
                 .paths
                 .iter()
-                .any(|p| p.file_name() == Some(name.as_os_str())) =>
+                .any(|p| names.iter().any(|n| p.file_name() == Some(n.as_os_str()))) =>
         {
             // A full channel already holds a pending reload: coalesce.
             let _ = tx.try_send(());
@@ -52,9 +63,11 @@ pub fn watch_file(
             return None;
         }
     };
-    if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
-        tracing::warn!(dir = %dir.display(), error = %e, what, "cannot watch the directory; changes need a restart");
-        return None;
+    for dir in &dirs {
+        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %dir.display(), error = %e, what, "cannot watch the directory; changes need a restart");
+            return None;
+        }
     }
     tracing::debug!(dir = %dir.display(), what, "watching");
     tokio::spawn(async move {

@@ -273,6 +273,37 @@ async fn profiles_print_write_rewrite_prune_and_clash() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlinked_config_is_written_through_and_reloaded() {
+    let env = accounts_env().await;
+    // ~/.aws/config is a link into a dotfiles directory elsewhere.
+    let dotfiles = env.dir.path().join("dotfiles");
+    std::fs::create_dir_all(&dotfiles).unwrap();
+    let target = dotfiles.join("aws-config");
+    std::fs::rename(env.config_path(), &target).unwrap();
+    std::os::unix::fs::symlink(&target, env.config_path()).unwrap();
+    let d = env.start_daemon().await;
+    assert_eq!(env.login().await.code, 0);
+    let out = env.run(&["profiles", "--write"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let link = std::fs::symlink_metadata(env.config_path()).unwrap();
+    assert!(link.file_type().is_symlink(), "the link stays a link");
+    assert!(std::fs::read_to_string(&target).unwrap().contains(BEGIN));
+    assert!(
+        d.log.wait_for_n("configuration loaded", 2).await,
+        "the change at the target was seen: {}",
+        d.log.text()
+    );
+    let out = env
+        .run(&[
+            "credentials",
+            "--profile",
+            "fake-account-111122223333.ReadOnly",
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_profile_works_in_botocore() {
     let env = accounts_env().await;
     env.set_env("SSO_AGENT_EXPORT_AWS_CLI_CACHE", "true");
