@@ -21,6 +21,26 @@ pub struct StatusData {
     #[serde(default)]
     pub config_error: Option<String>,
     pub sessions: Vec<SessionStatus>,
+    /// Each session with an sso-agent profiles block in the config file, compared with the
+    /// account list the daemon last fetched (after each login, or by `accounts`/`profiles`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<ProfilesFreshness>,
+}
+
+/// Whether a session's profiles block still matches its accounts and roles. The daemon never
+/// writes the block itself; `sso-agent profiles SESSION --write` does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfilesFreshness {
+    pub session: String,
+    pub up_to_date: bool,
+    /// `ACCOUNT/ROLE` assignments that no profile of the session in the config names.
+    pub missing: Vec<String>,
+    /// `ACCOUNT/ROLE` entries of the block that are no longer assigned.
+    pub gone: Vec<String>,
+    /// When the compared account list was fetched.
+    #[serde(with = "serde_rfc3339")]
+    pub checked_at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

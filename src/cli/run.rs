@@ -93,6 +93,7 @@ async fn run_async(
         config_file: settings.aws_config_file.display().to_string(),
         config_error: RwLock::new(None),
         aws: RwLock::new(config::AwsConfig::default()),
+        profile_blocks: RwLock::default(),
     });
     // The same load-validate-apply pipeline as a live reload.
     daemon::reload::reload(&settings.aws_config_file, &env, &state);

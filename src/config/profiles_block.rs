@@ -449,6 +449,52 @@ pub fn plan(
     Ok(Plan { text: new, summary })
 }
 
+/// The (account id, role name) of each entry in every session's block of `text`, by session;
+/// sessions without a block are absent. A broken or unparsable block is left out (the daemon
+/// only uses this to say in `status` whether a block is out of date).
+pub fn block_assignments(text: &str) -> BTreeMap<String, BTreeSet<(String, String)>> {
+    let prefix = "# BEGIN sso-agent profiles for sso-session ";
+    let sessions: BTreeSet<&str> = lines(text)
+        .iter()
+        .filter_map(|l| l.content.trim_end().strip_prefix(prefix))
+        .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
+        .collect();
+    let mut out = BTreeMap::new();
+    for session in sessions {
+        let Ok(Some(block)) = find_block("", text, session) else {
+            continue;
+        };
+        let Ok(entries) = profiles_in("", block.inner) else {
+            continue;
+        };
+        let key = |p: &GeneratedProfile, k: &str| {
+            p.keys.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        };
+        let set = entries
+            .iter()
+            .filter_map(|p| Some((key(p, "sso_account_id")?, key(p, "sso_role_name")?)))
+            .collect();
+        out.insert(session.to_string(), set);
+    }
+    out
+}
+
+/// `block_assignments` of the file at `path`: only a regular file of at most 16 MiB is read.
+pub fn read_block_assignments(
+    path: &Path,
+) -> Result<BTreeMap<String, BTreeSet<(String, String)>>, WriteError> {
+    let meta = std::fs::metadata(path).map_err(io(path))?;
+    if !meta.is_file() {
+        return Err(WriteError::NotRegular(path.to_path_buf()));
+    }
+    if meta.len() > MAX_FILE {
+        return Err(WriteError::TooLarge(path.to_path_buf()));
+    }
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| WriteError::NotUtf8(path.to_path_buf()))?;
+    Ok(block_assignments(text))
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
     move |source| WriteError::Io {
         path: path.to_path_buf(),

@@ -290,6 +290,44 @@ fn broken_blocks_are_reported_with_their_line() {
     ));
 }
 
+#[test]
+fn block_assignments_are_read_per_session() {
+    let corp_text = apply(
+        "[profile hand]\nsso_account_id = 9\nsso_role_name = X\n",
+        &two(),
+        false,
+    )
+    .text;
+    let dev = generate(
+        "dev",
+        DEFAULT_TEMPLATE,
+        None,
+        &[a("5", Some("Five"), "Ops")],
+    )
+    .unwrap();
+    let text = plan("c", &corp_text, "dev", &dev, false).unwrap().text;
+    let got = block_assignments(&text);
+    let pairs = |v: &[(&str, &str)]| -> BTreeSet<(String, String)> {
+        v.iter()
+            .map(|(a, r)| (a.to_string(), r.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        got.get("corp"),
+        Some(&pairs(&[
+            ("111122223333", "Admin"),
+            ("444455556666", "ReadOnly")
+        ])),
+        "only the block's entries, not the hand-made profile"
+    );
+    assert_eq!(got.get("dev"), Some(&pairs(&[("5", "Ops")])));
+    assert_eq!(got.len(), 2);
+    assert!(
+        block_assignments(&format!("{BEGIN}\n[profile x]\n")).is_empty(),
+        "broken: left out"
+    );
+}
+
 #[cfg(unix)]
 mod files {
     use super::*;

@@ -148,6 +148,12 @@ pub fn reload(file: &Path, env: &Env, state: &AppState) {
             tracing::info!(file = %file.display(), sessions = sessions.len(), "configuration loaded");
             state.manager.apply(sessions);
             *state.aws.write().unwrap_or_else(|p| p.into_inner()) = aws;
+            // For `status`: which profiles the sso-agent blocks hold (never written here).
+            *state
+                .profile_blocks
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) =
+                config::profiles_block::read_block_assignments(file).unwrap_or_default();
             *state
                 .config_error
                 .write()

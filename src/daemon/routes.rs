@@ -35,7 +35,12 @@ pub struct AppState {
     pub config_error: RwLock<Option<String>>,
     /// The last good AWS config (profiles name role credentials).
     pub aws: RwLock<crate::config::AwsConfig>,
+    /// (account, role) of each entry of every session's profiles block in the config file.
+    pub profile_blocks: RwLock<ProfileBlocks>,
 }
+
+pub type ProfileBlocks =
+    std::collections::BTreeMap<String, std::collections::BTreeSet<(String, String)>>;
 
 pub type Resp = Response<Full<Bytes>>;
 
@@ -238,7 +243,16 @@ where
                 Err(resp) => return *resp,
             };
             match session.start_login(login.flow).await {
-                Ok(started) => ok(started),
+                Ok(started) => {
+                    if !started.joined {
+                        // After the login, the account list is fetched again for `status`.
+                        let session = session.clone();
+                        tokio::spawn(async move {
+                            crate::session::accounts::refresh_after_login(&session).await;
+                        });
+                    }
+                    ok(started)
+                }
                 Err(e) => session_error(e),
             }
         }
@@ -314,7 +328,34 @@ fn status(state: &AppState) -> StatusData {
             .unwrap_or_else(|p| p.into_inner())
             .clone(),
         sessions: state.manager.statuses(),
+        profiles: profiles_freshness(state),
     }
+}
+
+/// For each session with a profiles block and a fetched account list: is the block current?
+fn profiles_freshness(state: &AppState) -> Vec<crate::api::ProfilesFreshness> {
+    let blocks = state
+        .profile_blocks
+        .read()
+        .unwrap_or_else(|p| p.into_inner());
+    let aws = state.aws.read().unwrap_or_else(|p| p.into_inner());
+    blocks
+        .iter()
+        .filter_map(|(name, block)| {
+            let list = state.manager.get(name)?.last_accounts()?;
+            let configured = aws
+                .profiles
+                .values()
+                .filter(|p| p.sso_session.as_deref() == Some(name))
+                .filter_map(|p| Some((p.sso_account_id.clone()?, p.sso_role_name.clone()?)))
+                .collect();
+            Some(crate::session::accounts::freshness(
+                &list,
+                block,
+                &configured,
+            ))
+        })
+        .collect()
 }
 
 fn unknown_session(state: &AppState, name: &str) -> Resp {

@@ -30,7 +30,12 @@ const MAX_PAGES: usize = 10_000;
 /// The last listing and when it was fetched; the async lock makes concurrent askers wait
 /// for one listing instead of each starting their own.
 #[derive(Default)]
-pub struct AccountsCache(tokio::sync::Mutex<Option<AccountsData>>);
+pub struct AccountsCache {
+    current: tokio::sync::Mutex<Option<AccountsData>>,
+    /// A copy of the last listing, read without waiting (for `status`), kept past the cache
+    /// time: it says what the portal said when.
+    last: std::sync::Mutex<Option<AccountsData>>,
+}
 
 impl AccountsCache {
     pub(super) async fn get(
@@ -44,7 +49,7 @@ impl AccountsCache {
         let token = handle
             .token(Duration::from_secs(60), Duration::ZERO)
             .await?;
-        let mut cached = self.0.lock().await;
+        let mut cached = self.current.lock().await;
         let now = clock.now();
         if let Some(c) = cached
             .as_ref()
@@ -72,7 +77,55 @@ impl AccountsCache {
             accounts,
         };
         *cached = Some(data.clone());
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(data.clone());
         Ok(data)
+    }
+
+    /// The last listing, if any, without waiting for one in flight.
+    pub(super) fn last(&self) -> Option<AccountsData> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Waits (at most an hour) for the login just started to end; when it succeeded, lists the
+/// accounts afresh, so `status` can tell whether the profiles block is out of date.
+pub async fn refresh_after_login(handle: &SessionHandle) {
+    let name = &handle.config().name;
+    let outcome = handle.login_status(Duration::from_secs(3600)).await;
+    if outcome.state != crate::api::LoginState::Succeeded {
+        return;
+    }
+    match handle.accounts(true).await {
+        Ok(list) => {
+            tracing::debug!(session = %name, accounts = list.accounts.len(), "account list refreshed after the login")
+        }
+        Err(e) => {
+            tracing::info!(session = %name, error = %e, "cannot list the accounts after the login")
+        }
+    }
+}
+
+/// Compares a session's account list with its block entries and every profile of the
+/// session in the config (`configured`: (account id, role name) pairs).
+pub fn freshness(
+    list: &AccountsData,
+    block: &std::collections::BTreeSet<(String, String)>,
+    configured: &std::collections::BTreeSet<(String, String)>,
+) -> crate::api::ProfilesFreshness {
+    let assigned: std::collections::BTreeSet<(String, String)> = list
+        .accounts
+        .iter()
+        .flat_map(|a| a.roles.iter().map(|r| (a.account_id.clone(), r.clone())))
+        .collect();
+    let show = |(a, r): &(String, String)| format!("{a}/{r}");
+    let missing: Vec<String> = assigned.difference(configured).map(show).collect();
+    let gone: Vec<String> = block.difference(&assigned).map(show).collect();
+    crate::api::ProfilesFreshness {
+        session: list.session.clone(),
+        up_to_date: missing.is_empty() && gone.is_empty(),
+        missing,
+        gone,
+        checked_at: list.fetched_at,
     }
 }
 

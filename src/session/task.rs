@@ -306,6 +306,11 @@ impl SessionHandle {
             .get(self, self.portal.clone(), self.clock.clone(), refresh)
             .await
     }
+
+    /// The last account list, if one was fetched (never waits, never asks the portal).
+    pub fn last_accounts(&self) -> Option<crate::api::AccountsData> {
+        self.accounts.last()
+    }
 }
 
 pub(super) fn spawn(

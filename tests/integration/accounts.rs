@@ -331,3 +331,66 @@ async fn a_generated_profile_works_in_botocore() {
         rec.path
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_says_when_the_profiles_block_is_out_of_date() {
+    let env = accounts_env().await;
+    let d = env.start_daemon().await;
+    assert_eq!(env.login().await.code, 0);
+    assert!(
+        d.log
+            .wait_for("account list refreshed after the login")
+            .await,
+        "{}",
+        d.log.text()
+    );
+    let (_, v) = env.http("GET", "/v1/status", None).await;
+    assert!(v["data"].get("profiles").is_none(), "no block yet: {v}");
+
+    let out = env.run(&["profiles", "--write"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(d.log.wait_for_n("configuration loaded", 2).await);
+    let (_, v) = env.http("GET", "/v1/status", None).await;
+    assert_eq!(v["data"]["profiles"][0]["session"], "corp", "{v}");
+    assert_eq!(v["data"]["profiles"][0]["upToDate"], true, "{v}");
+    let written = std::fs::read_to_string(env.config_path()).unwrap();
+
+    // Upstream: a role gone, an account new. The next login lists them again.
+    env.fake.set_config(|c| {
+        c.accounts[0].1.retain(|r| r != "ReadOnly");
+        c.accounts.push(("123456789012".into(), vec!["Ops".into()]));
+    });
+    assert_eq!(env.run(&["logout", "corp"]).await.code, 0);
+    assert_eq!(env.login().await.code, 0);
+    assert!(
+        d.log
+            .wait_for_n("account list refreshed after the login", 2)
+            .await,
+        "{}",
+        d.log.text()
+    );
+    let (_, v) = env.http("GET", "/v1/status", None).await;
+    let p = &v["data"]["profiles"][0];
+    assert_eq!(p["upToDate"], false, "{v}");
+    assert_eq!(p["missing"], serde_json::json!(["123456789012/Ops"]));
+    assert_eq!(p["gone"], serde_json::json!(["111122223333/ReadOnly"]));
+    let out = env.run(&["status"]).await;
+    assert!(
+        out.stdout
+            .contains("profiles of corp: OUT OF DATE (1 new, 1 gone")
+            && out.stdout.contains("sso-agent profiles corp --write"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.config_path()).unwrap(),
+        written,
+        "the daemon never writes the file itself"
+    );
+
+    let out = env.run(&["profiles", "--write", "--prune"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(d.log.wait_for_n("configuration loaded", 3).await);
+    let (_, v) = env.http("GET", "/v1/status", None).await;
+    assert_eq!(v["data"]["profiles"][0]["upToDate"], true, "{v}");
+}
