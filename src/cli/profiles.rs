@@ -8,8 +8,9 @@ use clap::Args;
 use crate::api::AccountsData;
 use crate::config::Settings;
 use crate::config::profiles_block::{
-    self, Assignment, DEFAULT_TEMPLATE, GeneratedProfile, Summary, WriteError,
+    self, Assignment, DEFAULT_TEMPLATE, GeneratedProfile, Summary,
 };
+use crate::config::profiles_file::{self, WriteError};
 use crate::env::Env;
 
 use super::exit::{Exit, Failure};
@@ -85,7 +86,7 @@ pub async fn profiles(args: ProfilesArgs, settings: &Settings, env: &Env) -> Res
         return Ok(());
     }
     let path = &settings.aws_config_file;
-    let summary = profiles_block::write_profiles(path, &session, &generated, args.prune).map_err(
+    let summary = profiles_file::write_profiles(path, &session, &generated, args.prune).map_err(
         |e| match e {
             WriteError::Block(b) => Failure::new(Exit::Error, b.to_string()),
             other => Failure::new(Exit::Error, format!("cannot write the profiles: {other}")),

@@ -5,6 +5,7 @@
 
 mod aws_ini;
 pub mod profiles_block;
+pub mod profiles_file;
 mod settings;
 
 use std::fmt;

@@ -149,11 +149,14 @@ pub fn reload(file: &Path, env: &Env, state: &AppState) {
             state.manager.apply(sessions);
             *state.aws.write().unwrap_or_else(|p| p.into_inner()) = aws;
             // For `status`: which profiles the sso-agent blocks hold (never written here).
+            let blocks = config::profiles_file::read_block_assignments(file).unwrap_or_default();
+            for (session, entries) in &blocks {
+                tracing::trace!(%session, ?entries, "profiles block read");
+            }
             *state
                 .profile_blocks
                 .write()
-                .unwrap_or_else(|p| p.into_inner()) =
-                config::profiles_block::read_block_assignments(file).unwrap_or_default();
+                .unwrap_or_else(|p| p.into_inner()) = blocks;
             *state
                 .config_error
                 .write()

@@ -97,7 +97,7 @@ pub async fn refresh_after_login(handle: &SessionHandle) {
     }
     match handle.accounts(true).await {
         Ok(list) => {
-            tracing::debug!(session = %name, accounts = list.accounts.len(), "account list refreshed after the login")
+            tracing::debug!(session = %name, accounts = list.accounts.len(), "accounts listed again after the login")
         }
         Err(e) => {
             tracing::info!(session = %name, error = %e, "cannot list the accounts after the login")

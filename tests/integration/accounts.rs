@@ -339,7 +339,7 @@ async fn status_says_when_the_profiles_block_is_out_of_date() {
     assert_eq!(env.login().await.code, 0);
     assert!(
         d.log
-            .wait_for("account list refreshed after the login")
+            .wait_for("accounts listed again after the login")
             .await,
         "{}",
         d.log.text()
@@ -349,7 +349,12 @@ async fn status_says_when_the_profiles_block_is_out_of_date() {
 
     let out = env.run(&["profiles", "--write"]).await;
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(d.log.wait_for_n("configuration loaded", 2).await);
+    // The reload read the block (its entries are logged at trace level).
+    assert!(
+        d.log.wait_for(r#""111122223333", "ReadOnly""#).await,
+        "{}",
+        d.log.text()
+    );
     let (_, v) = env.http("GET", "/v1/status", None).await;
     assert_eq!(v["data"]["profiles"][0]["session"], "corp", "{v}");
     assert_eq!(v["data"]["profiles"][0]["upToDate"], true, "{v}");
@@ -364,7 +369,7 @@ async fn status_says_when_the_profiles_block_is_out_of_date() {
     assert_eq!(env.login().await.code, 0);
     assert!(
         d.log
-            .wait_for_n("account list refreshed after the login", 2)
+            .wait_for_n("accounts listed again after the login", 2)
             .await,
         "{}",
         d.log.text()
@@ -390,7 +395,11 @@ async fn status_says_when_the_profiles_block_is_out_of_date() {
 
     let out = env.run(&["profiles", "--write", "--prune"]).await;
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(d.log.wait_for_n("configuration loaded", 3).await);
+    assert!(
+        d.log.wait_for(r#""123456789012", "Ops""#).await,
+        "the reload read the new block: {}",
+        d.log.text()
+    );
     let (_, v) = env.http("GET", "/v1/status", None).await;
     assert_eq!(v["data"]["profiles"][0]["upToDate"], true, "{v}");
 }
