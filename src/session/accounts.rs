@@ -180,7 +180,15 @@ pub async fn list_all(
         let account = info.account_id.clone();
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            (i, roles_of(&portal, &clock, &token, &account).await)
+            let roles = match roles_of(&portal, &clock, &token, &account).await {
+                // Reported for stale assignments (WIRE.md §7): the account, without roles.
+                Err(PortalError::Forbidden { message }) => {
+                    tracing::warn!(account = %account, %message, "the portal refused to list this account's roles; listing it without roles");
+                    Ok(Vec::new())
+                }
+                other => other,
+            };
+            (i, roles)
         });
     }
     let mut roles: Vec<Vec<String>> = vec![Vec::new(); infos.len()];

@@ -158,6 +158,8 @@ struct PortalStub {
     reject: AtomicUsize,
     calls: AtomicUsize,
     tokens: Mutex<Vec<String>>,
+    /// ListAccountRoles of this account answers ForbiddenException.
+    forbid_roles_of: Mutex<Option<String>>,
 }
 
 impl crate::portal::Portal for PortalStub {
@@ -216,12 +218,18 @@ impl crate::portal::Portal for PortalStub {
     fn list_account_roles(
         &self,
         _t: &Secret,
-        _a: &str,
+        account: &str,
         next: Option<&str>,
     ) -> BoxFuture<'_, Result<crate::portal::RolePage, crate::portal::PortalError>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let last = next.is_some();
+        let forbidden = self.forbid_roles_of.lock().unwrap().as_deref() == Some(account);
         Box::pin(async move {
+            if forbidden {
+                return Err(crate::portal::PortalError::Forbidden {
+                    message: "No access".into(),
+                });
+            }
             Ok(crate::portal::RolePage {
                 roles: vec![if last { "B" } else { "A" }.to_string()],
                 next_token: (!last).then(|| "b".to_string()),
@@ -732,6 +740,12 @@ async fn accounts_follow_every_page_and_are_cached_briefly() {
         18,
         "expired: asks again"
     );
+    // An account whose roles the portal refuses (stale assignment) is listed without roles.
+    *portal.forbid_roles_of.lock().unwrap() = Some("2".into());
+    let list = h.accounts(true).await.unwrap();
+    assert_eq!(list.accounts.len(), 2);
+    assert_eq!(list.accounts[0].roles, ["A", "B"]);
+    assert!(list.accounts[1].roles.is_empty());
     // No list without a login.
     h.logout().await.unwrap();
     assert!(matches!(
