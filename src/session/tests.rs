@@ -160,6 +160,8 @@ struct PortalStub {
     tokens: Mutex<Vec<String>>,
     /// ListAccountRoles of this account answers ForbiddenException.
     forbid_roles_of: Mutex<Option<String>>,
+    /// The next this many ListAccounts calls answer TooManyRequestsException.
+    throttle: AtomicUsize,
 }
 
 impl crate::portal::Portal for PortalStub {
@@ -202,7 +204,16 @@ impl crate::portal::Portal for PortalStub {
     ) -> BoxFuture<'_, Result<crate::portal::AccountPage, crate::portal::PortalError>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let i: usize = next.map_or(0, |n| n.parse().unwrap());
+        let throttled = self
+            .throttle
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
         Box::pin(async move {
+            if throttled {
+                return Err(crate::portal::PortalError::TooManyRequests {
+                    message: "slow down".into(),
+                });
+            }
             Ok(crate::portal::AccountPage {
                 accounts: vec![crate::portal::AccountInfo {
                     account_id: (i + 1).to_string(),
@@ -740,6 +751,20 @@ async fn accounts_follow_every_page_and_are_cached_briefly() {
         18,
         "expired: asks again"
     );
+    // Throttled twice: retried after 1 s and 2 s (on the injected clock), then served.
+    portal.throttle.store(2, Ordering::SeqCst);
+    let before = portal.calls.load(Ordering::SeqCst);
+    let started = tokio::time::Instant::now();
+    assert_eq!(h.accounts(true).await.unwrap().accounts.len(), 2);
+    assert_eq!(portal.calls.load(Ordering::SeqCst), before + 8);
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    // Throttled past the attempts: an upstream error, not a hang.
+    portal.throttle.store(4, Ordering::SeqCst);
+    assert!(matches!(
+        h.accounts(true).await,
+        Err(SessionError::Upstream(m)) if m.contains("TooManyRequests")
+    ));
+    portal.throttle.store(0, Ordering::SeqCst);
     // An account whose roles the portal refuses (stale assignment) is listed without roles.
     *portal.forbid_roles_of.lock().unwrap() = Some("2".into());
     let list = h.accounts(true).await.unwrap();
