@@ -21,6 +21,20 @@ pub struct StatusData {
     #[serde(default)]
     pub config_error: Option<String>,
     pub sessions: Vec<SessionStatus>,
+    /// Profiles in the AWS config that will not work as written (e.g. `sso_*` keys beside a
+    /// `credential_process` calling sso-agent, which every SDK then ignores).
+    #[serde(default)]
+    pub profile_warnings: Vec<ProfileWarning>,
+}
+
+/// One profile problem `status` reports; `message` says what to change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileWarning {
+    pub profile: String,
+    /// `path:line` of the profile's section.
+    pub location: String,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -99,6 +99,9 @@ pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
     for s in &data.sessions {
         render_session(&mut out, s, now);
     }
+    for w in &data.profile_warnings {
+        let _ = writeln!(out, "\nwarning: {}: {}", w.location, w.message);
+    }
     out
 }
 

@@ -5,6 +5,7 @@
 
 mod aws_ini;
 mod settings;
+mod shadowed;
 
 use std::fmt;
 
@@ -12,6 +13,7 @@ pub use aws_ini::{
     AwsConfig, Location, Profile, ResolveError, RoleTarget, SsoSession, load_aws_config,
     parse_aws_config,
 };
+pub use shadowed::{ShadowedProcess, shadowed_processes};
 pub use settings::{Flags, RawFile, Settings, StoreKind, load_settings, merge, parse_toml};
 
 /// Every problem found, one line each.
