@@ -241,15 +241,17 @@ fn expected(sdk: Sdk, way: Way) -> Expect {
         (_, Way::C | Way::D) => NotYet,
         // Ruby's SSO provider builds its SSO client without the AWS_ENDPOINT_URL_SSO override
         // (aws-sdk-core 3.168 predates service-specific endpoints), so it calls the real
-        // portal, which is not reachable from here; against AWS it works.
+        // portal. Net::HTTP words every connect failure (DNS, refused, timeout) this way, and
+        // the host shows the override was ignored; against AWS itself the path works.
         (Sdk::Ruby, Way::A) => Fails(
             "Failed to open TCP connection to portal.sso.us-east-1.amazonaws.com:443",
-            "ignores `AWS_ENDPOINT_URL_SSO`: calls the real portal (works against AWS, not testable against the fake)",
+            "ignores `AWS_ENDPOINT_URL_SSO` and calls the real portal; works against AWS, not testable against the fake",
         ),
-        // Debian's config 1.17.10 knows only legacy SSO profiles (sso_session came in 1.18).
+        // Debian's config 1.17.10 resolves SSO credentials only from legacy profiles: it
+        // wants sso_start_url and sso_region in the profile itself (sso_session came in 1.18).
         (Sdk::Go, Way::A) => Fails(
             "is configured to use SSO but is missing required configuration: sso_region, sso_start_url",
-            "config 1.17.10 reads only legacy SSO profiles (`sso_session` support came later)",
+            "config 1.17.10 reads only legacy SSO profiles; `sso_session` support came in 1.18",
         ),
         _ => Pass,
     }
@@ -444,4 +446,31 @@ async fn the_exported_token_is_refreshed_before_any_sdk_refuses_it() {
     for (sdk, probe) in &probes {
         check_row(&env, *sdk, probe, Way::A, expected(*sdk, Way::A)).await;
     }
+}
+
+/// A profile that mixes `sso_*` keys with an sso-agent `credential_process` is flagged by
+/// `status` (human and JSON); the README's form (a profile with only the process) is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_flags_a_credential_process_that_sdks_would_ignore() {
+    let env = matrix_env(FakeConfig::default()).await;
+    let base = std::fs::read_to_string(env.config_path()).unwrap();
+    env.write_config(&format!(
+        "{base}\n[profile mixed]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Admin\ncredential_process = sso-agent credentials --profile mixed\n"
+    ));
+    let _d = env.start_daemon().await;
+    let out = env.run(&["status", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let warnings = v["profileWarnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0]["profile"], "mixed");
+    let location = warnings[0]["location"].as_str().unwrap();
+    assert!(location.ends_with("/.aws/config:16"), "{location}");
+    let out = env.run(&["status"]).await;
+    assert!(
+        out.stdout.contains(&format!("warning: {location}: profile mixed has sso_* keys"))
+            && out.stdout.contains("never run the process"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("dev-agent"), "{}", out.stdout);
 }
