@@ -13,8 +13,8 @@ pub use aws_ini::{
     AwsConfig, Location, Profile, ResolveError, RoleTarget, SsoSession, load_aws_config,
     parse_aws_config,
 };
-pub use shadowed::{ShadowedProcess, shadowed_processes};
 pub use settings::{Flags, RawFile, Settings, StoreKind, load_settings, merge, parse_toml};
+pub use shadowed::{ShadowedProcess, shadowed_processes};
 
 /// Every problem found, one line each.
 #[derive(Debug, Clone, PartialEq, Eq)]

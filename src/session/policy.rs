@@ -39,8 +39,8 @@ pub fn refresh_at(
 
 /// The widest window before expiry in which an SDK reading the exported token cache refuses a
 /// token it cannot refresh itself (the file has no refresh token): the JavaScript SDK v3 treats
-/// a cached token with under 5 minutes left as expired (`EXPIRE_WINDOW_MS`) and fails. botocore,
-/// aws-config, Go and Ruby use it until it expires (docs/INTEROP.md, measured).
+/// a cached token with under 5 minutes left as expired (`EXPIRE_WINDOW_MS`) and fails; botocore,
+/// the AWS CLI and aws-config use it until it expires (measured: docs/INTEROP.md).
 pub const SDK_REFUSAL_WINDOW: Duration = Duration::from_secs(5 * 60);
 /// Kept beyond that window: an SDK may use what it read a little later, and clocks differ.
 pub const SDK_WINDOW_SLACK: Duration = Duration::from_secs(30);
@@ -159,12 +159,32 @@ mod tests {
         let s = |d: Duration| d.as_secs() as i64;
         let sec = Duration::from_secs(1);
         for (lifetime, margin, refresh_after, why) in [
-            (8 * H, 10 * M, 8 * H - 80 * M, "the normal lead is wider: unchanged"),
+            (
+                8 * H,
+                10 * M,
+                8 * H - 80 * M,
+                "the normal lead is wider: unchanged",
+            ),
             (H, 10 * M, 50 * M, "10 min lead: unchanged"),
             (H, Duration::ZERO, 50 * M, "lifetime/6 lead: unchanged"),
-            (10 * M, 10 * M, 270 * sec, "lead capped at 5 min would end in the window"),
-            (8 * M, 2 * M, 150 * sec, "normal lead 2 min: moved to 5.5 min before expiry"),
-            (6 * M, 2 * M, 30 * sec, "the shortest lifetime kept out of the window"),
+            (
+                10 * M,
+                10 * M,
+                270 * sec,
+                "lead capped at 5 min would end in the window",
+            ),
+            (
+                8 * M,
+                2 * M,
+                150 * sec,
+                "normal lead 2 min: moved to 5.5 min before expiry",
+            ),
+            (
+                6 * M,
+                2 * M,
+                30 * sec,
+                "the shortest lifetime kept out of the window",
+            ),
             (6 * M - sec, 2 * M, 239 * sec, "too short: normal"),
             (2 * M, 10 * M, M, "too short: normal (half the lifetime)"),
         ] {
