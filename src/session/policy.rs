@@ -59,7 +59,11 @@ pub fn exported_refresh_at(
     if dur(expires_at - issued_at) < keep + SDK_WINDOW_SLACK {
         return normal;
     }
-    normal.min(expires_at - keep)
+    // Checked, like reregister_at: dates come from upstream and the keyring.
+    time::Duration::try_from(keep)
+        .ok()
+        .and_then(|k| expires_at.checked_sub(k))
+        .map_or(normal, |latest| normal.min(latest))
 }
 
 /// Delay before retry number `failures` (1-based) after transient failures: exponential from
@@ -197,6 +201,9 @@ mod tests {
         // Expired at issue (clock skew): a moment, never a panic.
         let normal = refresh_at(expires, t0, 10 * M, 0.0);
         assert_eq!(exported_refresh_at(expires, t0, normal), normal);
+        // At the calendar's start: no panic.
+        let start = datetime!(-9999-01-01 0:00 UTC);
+        assert_eq!(exported_refresh_at(start, start + 7 * M, start), start);
     }
 
     #[test]
