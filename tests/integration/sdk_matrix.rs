@@ -331,6 +331,19 @@ fn readme_profiles() -> String {
         text.contains("[profile dev]") && text.contains("[profile dev-agent]"),
         "{text}"
     );
+    // docs/INTEROP.md gives the same profiles (with comments between them).
+    let doc = std::fs::read_to_string(repo("docs/INTEROP.md")).unwrap();
+    let doc_ini = doc
+        .split("```ini\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next());
+    let doc_lines: Vec<&str> = doc_ini.unwrap_or_default().lines().map(str::trim).collect();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        assert!(
+            doc_lines.contains(&line),
+            "docs/INTEROP.md's profile block lacks the README's line {line:?}"
+        );
+    }
     text
 }
 
