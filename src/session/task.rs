@@ -747,12 +747,17 @@ impl Task {
             return Some(t);
         }
         let rec = self.record.as_ref()?;
-        Some(policy::refresh_at(
+        let at = policy::refresh_at(
             rec.issued_at,
             rec.expires_at,
             self.deps.refresh_margin,
             self.jitter,
-        ))
+        );
+        // An exported token must stay out of every SDK's refusal window (policy.rs).
+        Some(match self.deps.aws_cli_cache {
+            Some(_) => policy::exported_refresh_at(rec.issued_at, rec.expires_at, at),
+            None => at,
+        })
     }
 
     /// The next moment something changes without a request: a refresh, or the token expiring.
