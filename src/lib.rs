@@ -5,6 +5,7 @@
 //! `upstream` leaf (HTTP plumbing); `BoxFuture` is `futures_core`'s.
 
 pub mod api;
+pub mod bounded_server;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -14,8 +15,11 @@ pub mod entropy;
 pub mod env;
 pub mod error_text;
 pub mod oidc;
+pub mod outside_text;
 pub mod paths;
+pub mod platform;
 pub mod portal;
+pub mod safe_fs;
 pub mod secret;
 pub mod service;
 pub mod session;

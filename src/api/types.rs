@@ -17,10 +17,58 @@ pub struct StatusData {
     pub socket: String,
     pub store: StoreStatus,
     pub config_file: String,
-    /// The last configuration problem (file and line), if the file currently does not load.
+    /// Every current configuration problem in one line (file and line), `null` when both
+    /// files load; kept for clients that read only this (the detail is `config_problems`).
     #[serde(default)]
     pub config_error: Option<String>,
+    /// The current problem of each config file (AWS config, agent TOML), if any; a file's
+    /// entry goes away when it loads.
+    #[serde(default)]
+    pub config_problems: Vec<ConfigProblem>,
     pub sessions: Vec<SessionStatus>,
+    /// Profiles in the AWS config that will not work as written (e.g. `sso_*` keys beside a
+    /// `credential_process` calling sso-agent, which every SDK then ignores).
+    #[serde(default)]
+    pub profile_warnings: Vec<ProfileWarning>,
+    /// Each session with an sso-agent profiles block in the config file, compared with the
+    /// account list the daemon last fetched (after each login, or by `accounts`/`profiles`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<ProfilesFreshness>,
+}
+
+/// One profile problem `status` reports; `message` says what to change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileWarning {
+    pub profile: String,
+    /// `path:line` of the profile's section.
+    pub location: String,
+    pub message: String,
+}
+
+/// Whether a session's profiles block still matches its accounts and roles. The daemon never
+/// writes the block itself; `sso-agent profiles SESSION --write` does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfilesFreshness {
+    pub session: String,
+    pub up_to_date: bool,
+    /// `ACCOUNT/ROLE` assignments that no profile of the session in the config names.
+    pub missing: Vec<String>,
+    /// `ACCOUNT/ROLE` entries of the block that are no longer assigned.
+    pub gone: Vec<String>,
+    /// When the compared account list was fetched.
+    #[serde(with = "serde_rfc3339")]
+    pub checked_at: OffsetDateTime,
+}
+
+/// One config file's current problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigProblem {
+    pub file: String,
+    /// One line per problem, each naming file and line.
+    pub problem: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,4 +240,27 @@ pub struct CredentialsData {
     pub session_token: Secret,
     #[serde(with = "serde_rfc3339")]
     pub expiration: OffsetDateTime,
+}
+
+/// `GET /v1/sessions/{name}/accounts`: every account the session can use, with its roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountsData {
+    pub session: String,
+    /// When the portal was asked (the daemon caches the list briefly; `?refresh=true` asks again).
+    #[serde(with = "serde_rfc3339")]
+    pub fetched_at: OffsetDateTime,
+    pub accounts: Vec<AccountEntry>,
+}
+
+/// One account (as ListAccounts names it) and its role names (ListAccountRoles).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountEntry {
+    pub account_id: String,
+    #[serde(default)]
+    pub account_name: Option<String>,
+    #[serde(default)]
+    pub email_address: Option<String>,
+    pub roles: Vec<String>,
 }

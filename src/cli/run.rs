@@ -3,7 +3,6 @@
 //! upstream) and SIGTERM/SIGINT; then hands over to `daemon::run`.
 //! Must not: contain daemon behaviour itself (that is `daemon::run` and `session`).
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 
 use tracing_subscriber::EnvFilter;
@@ -35,8 +34,10 @@ pub fn run(settings: Settings, flags: Flags, env: Env) -> Result<(), Failure> {
     })?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        // Every line escaped (outside text cannot forge a line or drive a terminal), so no
+        // colours: their escapes would be escaped too.
+        .with_writer(crate::outside_text::LogWriter)
+        .with_ansi(false)
         .init();
     daemon::ready::harden_process();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::Full;
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::api::{
-    self, ApiError, Envelope, ErrorCode, LoginRequest, LogoutData, StatusData, StoreStatus,
+    self, ApiError, Envelope, ErrorCode, LoginRequest, LogoutData, ProfileWarning, StatusData,
+    StoreStatus,
 };
 use crate::session::{Manager, SessionError, SessionHandle};
 use crate::store::SecretStore;
@@ -32,10 +33,16 @@ pub struct AppState {
     pub started_at: OffsetDateTime,
     pub socket: String,
     pub config_file: String,
-    pub config_error: RwLock<Option<String>>,
+    /// One slot per config file (daemon::reload owns them).
+    pub config_problems: super::reload::ConfigProblems,
     /// The last good AWS config (profiles name role credentials).
     pub aws: RwLock<crate::config::AwsConfig>,
+    /// (account, role) of each entry of every session's profiles block in the config file.
+    pub profile_blocks: RwLock<ProfileBlocks>,
 }
+
+pub type ProfileBlocks =
+    std::collections::BTreeMap<String, std::collections::BTreeSet<(String, String)>>;
 
 pub type Resp = Response<Full<Bytes>>;
 
@@ -119,6 +126,7 @@ pub enum Action {
     StartLogin,
     LoginStatus,
     Logout,
+    Accounts,
     /// A known action with a method it does not take (`Allow` lists what works).
     NotAllowed(&'static str),
     NotFound,
@@ -147,9 +155,11 @@ pub fn parse_route(method: &Method, path: &str, query: &str) -> Result<Route, Bo
                 ("login", &Method::POST) => Action::StartLogin,
                 ("login", &Method::GET) => Action::LoginStatus,
                 ("logout", &Method::POST) => Action::Logout,
+                ("accounts", &Method::GET) => Action::Accounts,
                 ("token", _) => Action::NotAllowed("GET"),
                 ("login", _) => Action::NotAllowed("GET, POST"),
                 ("logout", _) => Action::NotAllowed("POST"),
+                ("accounts", _) => Action::NotAllowed("GET"),
                 _ => Action::NotFound,
             };
             Ok(Route::Session {
@@ -235,12 +245,25 @@ where
                 Err(resp) => return *resp,
             };
             match session.start_login(login.flow).await {
-                Ok(started) => ok(started),
+                Ok(started) => {
+                    if !started.joined {
+                        // After the login, the account list is fetched again for `status`.
+                        let session = session.clone();
+                        tokio::spawn(async move {
+                            crate::session::accounts::refresh_after_login(&session).await;
+                        });
+                    }
+                    ok(started)
+                }
                 Err(e) => session_error(e),
             }
         }
         Action::LoginStatus => ok(session.login_status(params.wait).await),
         Action::Logout => logout(&session, &name).await,
+        Action::Accounts => match session.accounts(params.refresh).await {
+            Ok(a) => ok(a),
+            Err(e) => session_error(e),
+        },
         Action::NotAllowed(allow) => not_allowed(method, path, allow),
         Action::NotFound => not_found(path),
     }
@@ -290,6 +313,7 @@ async fn logout(session: &SessionHandle, name: &str) -> Resp {
 
 fn status(state: &AppState) -> StatusData {
     let health = state.store.health();
+    let problems = state.config_problems.list();
     StatusData {
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: std::process::id(),
@@ -301,13 +325,55 @@ fn status(state: &AppState) -> StatusData {
             detail: health.detail,
         },
         config_file: state.config_file.clone(),
-        config_error: state
-            .config_error
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone(),
+        config_error: {
+            let all: Vec<String> = problems.iter().map(|p| p.problem.clone()).collect();
+            (!all.is_empty()).then(|| all.join("; "))
+        },
+        config_problems: problems,
         sessions: state.manager.statuses(),
+        profile_warnings: profile_warnings(&state.aws.read().unwrap_or_else(|p| p.into_inner())),
+        profiles: profiles_freshness(state),
     }
+}
+
+fn profile_warnings(aws: &crate::config::AwsConfig) -> Vec<ProfileWarning> {
+    crate::config::shadowed_processes(aws)
+        .into_iter()
+        .map(|s| ProfileWarning {
+            message: format!(
+                "profile {} has sso_* keys and a credential_process calling sso-agent; SDKs use their SSO provider first and never run the process. Keep only `credential_process = sso-agent credentials --profile <an SSO profile>` in it",
+                s.profile
+            ),
+            location: s.location.to_string(),
+            profile: s.profile,
+        })
+        .collect()
+}
+
+/// For each session with a profiles block and a fetched account list: is the block current?
+fn profiles_freshness(state: &AppState) -> Vec<crate::api::ProfilesFreshness> {
+    let blocks = state
+        .profile_blocks
+        .read()
+        .unwrap_or_else(|p| p.into_inner());
+    let aws = state.aws.read().unwrap_or_else(|p| p.into_inner());
+    blocks
+        .iter()
+        .filter_map(|(name, block)| {
+            let list = state.manager.get(name)?.last_accounts()?;
+            let configured = aws
+                .profiles
+                .values()
+                .filter(|p| p.sso_session.as_deref() == Some(name))
+                .filter_map(|p| Some((p.sso_account_id.clone()?, p.sso_role_name.clone()?)))
+                .collect();
+            Some(crate::session::accounts::freshness(
+                &list,
+                block,
+                &configured,
+            ))
+        })
+        .collect()
 }
 
 fn unknown_session(state: &AppState, name: &str) -> Resp {
@@ -327,7 +393,7 @@ fn not_found(path: &str) -> Resp {
     error(
         ErrorCode::NotFound,
         format!(
-            "no such route: {path}; see /v1/status and /v1/sessions/{{name}}/{{token|login|logout}}"
+            "no such route: {path}; see /v1/status and /v1/sessions/{{name}}/{{token|login|logout|accounts}}"
         ),
     )
 }
@@ -349,6 +415,7 @@ where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    use crate::bounded_server::BodyError;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -357,23 +424,21 @@ where
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(Box::new(too_large()));
     }
-    let collected = tokio::time::timeout(
-        BODY_TIMEOUT,
-        Limited::new(req.into_body(), MAX_BODY).collect(),
-    )
-    .await;
-    match collected {
-        Err(_) => Err(Box::new(error(
-            ErrorCode::Timeout,
-            "the request body did not arrive in time",
-        ))),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(Box::new(too_large())),
-        Ok(Err(e)) => Err(Box::new(error(
-            ErrorCode::ValidationError,
-            format!("could not read the body: {e}"),
-        ))),
-        Ok(Ok(c)) => Ok(c.to_bytes()),
-    }
+    crate::bounded_server::read_body(req.into_body(), MAX_BODY, BODY_TIMEOUT)
+        .await
+        .map_err(|e| {
+            Box::new(match e {
+                BodyError::TooLarge(_) => too_large(),
+                BodyError::TooSlow(_) => error(
+                    ErrorCode::Timeout,
+                    "the request body did not arrive in time",
+                ),
+                BodyError::Broken(why) => error(
+                    ErrorCode::ValidationError,
+                    format!("could not read the body: {why}"),
+                ),
+            })
+        })
 }
 
 fn too_large() -> Resp {
@@ -388,6 +453,8 @@ fn too_large() -> Resp {
 pub struct Params {
     pub min_validity: Duration,
     pub wait: Duration,
+    /// `accounts`: skip the daemon's brief cache.
+    pub refresh: bool,
 }
 
 impl Params {
@@ -418,9 +485,16 @@ impl Params {
                         ));
                     }
                 }
+                "refresh" => {
+                    p.refresh = match v.as_ref() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(format!("refresh must be true or false, not `{v}`")),
+                    };
+                }
                 other => {
                     return Err(format!(
-                        "unknown query parameter `{other}`; known: minValidity, wait"
+                        "unknown query parameter `{other}`; known: minValidity, wait, refresh"
                     ));
                 }
             }
@@ -443,6 +517,9 @@ mod tests {
         assert!(Params::parse("minValidity=ten").is_err());
         assert!(Params::parse("wait=99999").is_err());
         assert!(Params::parse("bogus=1").is_err());
+        assert!(Params::parse("refresh=true").unwrap().refresh);
+        assert!(!Params::parse("refresh=false").unwrap().refresh);
+        assert!(Params::parse("refresh=yes").is_err());
     }
 
     #[test]

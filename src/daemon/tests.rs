@@ -28,7 +28,7 @@ use crate::config::{Flags, Settings, StoreKind};
 use crate::entropy::SeededEntropy;
 use crate::env::Env;
 use crate::oidc::*;
-use crate::portal::{Portal, PortalError, RoleCredentials};
+use crate::portal::{AccountPage, Portal, PortalError, RoleCredentials, RolePage};
 use crate::secret::Secret;
 use crate::session::{OidcFactory, PortalFactory};
 use crate::store::SecretStore;
@@ -145,6 +145,33 @@ impl Portal for Upstream {
     fn logout(&self, _token: &Secret) -> BoxFuture<'_, Result<(), PortalError>> {
         self.logouts.fetch_add(1, Ordering::SeqCst);
         Box::pin(async { Ok(()) })
+    }
+
+    fn list_accounts(
+        &self,
+        _token: &Secret,
+        _next_token: Option<&str>,
+    ) -> BoxFuture<'_, Result<AccountPage, PortalError>> {
+        Box::pin(async {
+            Ok(AccountPage {
+                accounts: Vec::new(),
+                next_token: None,
+            })
+        })
+    }
+
+    fn list_account_roles(
+        &self,
+        _token: &Secret,
+        _account_id: &str,
+        _next_token: Option<&str>,
+    ) -> BoxFuture<'_, Result<RolePage, PortalError>> {
+        Box::pin(async {
+            Ok(RolePage {
+                roles: Vec::new(),
+                next_token: None,
+            })
+        })
     }
 }
 

@@ -71,6 +71,7 @@ enum Command {
 #[derive(Clone)]
 pub struct SessionHandle {
     portal: Arc<dyn Portal>,
+    accounts: Arc<super::accounts::AccountsCache>,
     roles: Arc<RoleSlots>,
     clock: Arc<dyn crate::clock::Clock>,
     config: Arc<SessionConfig>,
@@ -298,6 +299,20 @@ impl SessionHandle {
     }
 }
 
+impl SessionHandle {
+    /// Every account and role the session can use (cached briefly; `refresh` asks again).
+    pub async fn accounts(&self, refresh: bool) -> Result<crate::api::AccountsData, SessionError> {
+        self.accounts
+            .get(self, self.portal.clone(), self.clock.clone(), refresh)
+            .await
+    }
+
+    /// The last account list, if one was fetched (never waits, never asks the portal).
+    pub fn last_accounts(&self) -> Option<crate::api::AccountsData> {
+        self.accounts.last()
+    }
+}
+
 pub(super) fn spawn(
     cfg: SessionConfig,
     deps: Deps,
@@ -365,6 +380,7 @@ pub(super) fn spawn(
     });
     SessionHandle {
         portal,
+        accounts: Arc::default(),
         roles: Arc::new(RoleSlots::default()),
         clock,
         config,
@@ -731,12 +747,17 @@ impl Task {
             return Some(t);
         }
         let rec = self.record.as_ref()?;
-        Some(policy::refresh_at(
+        let at = policy::refresh_at(
             rec.issued_at,
             rec.expires_at,
             self.deps.refresh_margin,
             self.jitter,
-        ))
+        );
+        // An exported token must stay out of every SDK's refusal window (policy.rs).
+        Some(match self.deps.aws_cli_cache {
+            Some(_) => policy::exported_refresh_at(rec.issued_at, rec.expires_at, at),
+            None => at,
+        })
     }
 
     /// The next moment something changes without a request: a refresh, or the token expiring.

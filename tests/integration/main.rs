@@ -6,15 +6,18 @@
 // (whether the run provides a Secret Service).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+mod accounts;
 mod api;
 mod chaos;
 mod hostile;
 mod interop;
+mod keyring;
 mod lifecycle;
 mod other_users;
 mod pkce;
 mod refresh;
 mod reload;
+mod sdk_matrix;
 mod secrets;
 mod service;
 mod upstream;
