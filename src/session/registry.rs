@@ -59,12 +59,21 @@ impl Registrations {
             .clone()
     }
 
-    async fn load_into(&self, key: &str, cached: &mut Option<ClientRecord>) {
+    async fn load_into(
+        &self,
+        spec: &RegistrationSpec,
+        key: &str,
+        cached: &mut Option<ClientRecord>,
+    ) {
         if cached.is_some() {
             return;
         }
         match self.store.get(key).await {
             Ok(Some(s)) => match ClientRecord::from_secret(&s) {
+                // A client secret is only ever sent to the endpoint that issued it.
+                Ok(rec) if rec.endpoint != spec.endpoint => {
+                    tracing::warn!(%key, record_endpoint = %rec.endpoint, endpoint = %spec.endpoint, "ignoring a stored registration of another endpoint")
+                }
                 Ok(rec) => *cached = Some(rec),
                 Err(e) => tracing::warn!(%key, error = %e, "ignoring a stored registration"),
             },
@@ -78,7 +87,7 @@ impl Registrations {
         let key = spec.key();
         let slot = self.slot(&key);
         let mut cached = slot.lock().await;
-        self.load_into(&key, &mut cached).await;
+        self.load_into(spec, &key, &mut cached).await;
         cached.clone()
     }
 
@@ -95,7 +104,7 @@ impl Registrations {
         let key = spec.key();
         let slot = self.slot(&key);
         let mut cached = slot.lock().await;
-        self.load_into(&key, &mut cached).await;
+        self.load_into(spec, &key, &mut cached).await;
         if let Some(rec) = cached.as_ref() {
             let usable = policy::registration_usable(
                 rec.client_id_issued_at,

@@ -17,7 +17,9 @@ use crate::clock::BoxFuture;
 use crate::oidc::{CreateTokenRequest, Oidc, OidcError, TokenResponse};
 use crate::portal::{Portal, PortalError, RoleCredentials};
 use crate::secret::Secret;
-use crate::store::records::{ClientRecord, RECORD_VERSION, TokenRecord, token_key};
+use crate::store::records::{
+    ClientRecord, RECORD_VERSION, TokenRecord, legacy_token_key, token_key,
+};
 
 use super::login::{self, LoginCtx, LoginEvent, LoginOutcome};
 use super::registry::Registrations;
@@ -31,17 +33,41 @@ const ROLE_CREDENTIALS_MARGIN: Duration = Duration::from_secs(15 * 60 + 60);
 /// askers share one portal call.
 type RoleSlot = Arc<tokio::sync::Mutex<Option<RoleCredentials>>>;
 
+/// The session's role credentials. `clear` (logout, end of the chain, lost login) drops them
+/// all and bumps the epoch, so a fetch that was under way when they were dropped neither
+/// caches nor hands out what it got.
 #[derive(Default)]
-struct RoleSlots(std::sync::Mutex<std::collections::HashMap<(String, String), RoleSlot>>);
+struct RoleSlots(std::sync::Mutex<RoleSlotsInner>);
+
+#[derive(Default)]
+struct RoleSlotsInner {
+    epoch: u64,
+    slots: std::collections::HashMap<(String, String), RoleSlot>,
+}
 
 impl RoleSlots {
-    fn slot(&self, account: &str, role: &str) -> RoleSlot {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, RoleSlotsInner> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn slot(&self, account: &str, role: &str) -> (u64, RoleSlot) {
+        let mut inner = self.lock();
+        let slot = inner
+            .slots
             .entry((account.to_string(), role.to_string()))
             .or_default()
-            .clone()
+            .clone();
+        (inner.epoch, slot)
+    }
+
+    fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    fn clear(&self) {
+        let mut inner = self.lock();
+        inner.epoch += 1;
+        inner.slots.clear();
     }
 }
 
@@ -263,7 +289,7 @@ impl SessionHandle {
         account_id: &str,
         role_name: &str,
     ) -> Result<RoleCredentials, SessionError> {
-        let slot = self.roles.slot(account_id, role_name);
+        let (epoch, slot) = self.roles.slot(account_id, role_name);
         let mut cached = slot.lock().await;
         let now = self.clock.now();
         if let Some(c) = cached
@@ -293,6 +319,18 @@ impl SessionHandle {
             )),
             other => SessionError::Upstream(format!("GetRoleCredentials failed: {other}")),
         })?;
+        if self.roles.epoch() != epoch {
+            // Logged out (or the login was lost) while the portal answered.
+            return Err(SessionError::LoginRequired(self.config.name.clone()));
+        }
+        let now = self.clock.now();
+        if creds.expiration <= now {
+            tracing::warn!(session = %self.config.name, expiration = %creds.expiration, %now, "role credentials arrived already expired; the local clock is probably wrong");
+            return Err(SessionError::Upstream(format!(
+                "the portal's role credentials for role {role_name} in account {account_id} expire at {}, which the local clock ({now}) says is past: the local clock is probably wrong; fix it (e.g. enable NTP) and ask again",
+                creds.expiration
+            )));
+        }
         *cached = Some(creds.clone());
         Ok(creds)
     }
@@ -331,9 +369,18 @@ pub(super) fn spawn(
     let portal = deps.portal.for_endpoint(&cfg.portal_endpoint);
     let clock = deps.clock.clone();
     let config = Arc::new(cfg);
+    let roles = Arc::new(RoleSlots::default());
     let task = Task {
-        key: token_key(&config.name, &config.start_url, &config.region),
+        key: token_key(
+            &config.name,
+            &config.start_url,
+            &config.region,
+            config.oidc_endpoint.as_str(),
+        ),
         cfg: config.clone(),
+        roles: roles.clone(),
+        margins: margins.clone(),
+        store_problem: None,
         deps,
         oidc,
         registrations,
@@ -365,7 +412,7 @@ pub(super) fn spawn(
     });
     SessionHandle {
         portal,
-        roles: Arc::new(RoleSlots::default()),
+        roles,
         clock,
         config,
         tx,
@@ -392,6 +439,13 @@ struct PendingLogin {
 struct Task {
     key: String,
     cfg: Arc<SessionConfig>,
+    /// Shared with the handles: the task drops them when the session loses its tokens.
+    roles: Arc<RoleSlots>,
+    /// The live margins (the one source; `Deps` holds only the start-up values).
+    margins: watch::Receiver<Margins>,
+    /// The last write to the store failed: shown until a write succeeds, whatever else
+    /// happens (a successful refresh must not hide that its tokens live in memory only).
+    store_problem: Option<String>,
     deps: Deps,
     oidc: Arc<dyn Oidc>,
     registrations: Arc<Registrations>,
@@ -503,9 +557,7 @@ impl Task {
                 }
                 Some((id, ev)) = login_events.recv() => self.on_login_event(id, ev).await,
                 Ok(()) = margins.changed() => {
-                    let m = *margins.borrow_and_update();
-                    self.deps.refresh_margin = m.refresh;
-                    self.deps.reregistration_margin = m.reregistration;
+                    // The task reads the margins from the watch; only the schedule moves.
                     self.publish();
                     tracing::debug!(session = %self.cfg.name, "margins changed; schedule re-evaluated");
                 }
@@ -516,6 +568,7 @@ impl Task {
                 () = timer => {
                     if self.record.as_ref().is_some_and(|r| r.expires_at <= self.now()) && !self.refreshable() && !self.expiry_reported {
                         self.expiry_reported = true;
+                        self.roles.clear();
                         tracing::warn!(session = %self.cfg.name, "the access token expired and cannot be refreshed; run `sso-agent login {}`", self.cfg.name);
                     }
                     if in_flight.is_none() && self.wants_refresh() {
@@ -576,7 +629,7 @@ impl Task {
         Some(policy::reregister_at(
             reg.client_id_issued_at,
             reg.client_secret_expires_at,
-            self.deps.reregistration_margin,
+            self.margins().reregistration,
         ))
     }
 
@@ -586,7 +639,7 @@ impl Task {
             self.oidc.clone(),
             self.registration_spec(),
         );
-        let (now, margin) = (self.now(), self.deps.reregistration_margin);
+        let (now, margin) = (self.now(), self.margins().reregistration);
         tracing::info!(session = %self.cfg.name, "the login client's secret lapses soon; registering a fresh one");
         Box::pin(async move {
             registrations
@@ -628,9 +681,25 @@ impl Task {
     }
 
     async fn load_record(&mut self) {
-        match self.deps.store.get(&self.key).await {
+        let mut found = self.deps.store.get(&self.key).await;
+        let mut adopted = false;
+        if matches!(found, Ok(None)) {
+            let legacy = legacy_token_key(&self.cfg.name, &self.cfg.start_url, &self.cfg.region);
+            found = self.deps.store.get(&legacy).await;
+            adopted = matches!(found, Ok(Some(_)));
+        }
+        match found {
             Ok(Some(s)) => match TokenRecord::from_secret(&s) {
+                Ok(rec) if rec.client.endpoint != self.cfg.oidc_endpoint.as_str() => {
+                    // Its refresh token and client secret belong to another endpoint: never
+                    // sent here, and left in the store for when the session points back.
+                    tracing::warn!(session = %self.cfg.name, record_endpoint = %rec.client.endpoint, endpoint = %self.cfg.oidc_endpoint, "ignoring stored tokens of another OIDC endpoint");
+                }
                 Ok(rec) => {
+                    if adopted {
+                        // Stored before records were keyed by endpoint: move it to its key.
+                        self.persist(&rec).await;
+                    }
                     tracing::info!(session = %self.cfg.name, expires_at = %rec.expires_at, refreshable = rec.refresh_token.is_some(), "recovered tokens from the store");
                     self.set_record(rec);
                 }
@@ -655,6 +724,10 @@ impl Task {
 
     fn now(&self) -> OffsetDateTime {
         self.deps.clock.now()
+    }
+
+    fn margins(&self) -> Margins {
+        *self.margins.borrow()
     }
 
     fn valid_token(&self, min_validity: Duration) -> Option<&TokenRecord> {
@@ -734,7 +807,7 @@ impl Task {
         Some(policy::refresh_at(
             rec.issued_at,
             rec.expires_at,
-            self.deps.refresh_margin,
+            self.margins().refresh,
             self.jitter,
         ))
     }
@@ -813,6 +886,7 @@ impl Task {
                 self.record = Some(rec);
                 self.failures = 0;
                 self.retry_at = None;
+                self.roles.clear();
             }
             Err(e) => {
                 self.failures += 1;
@@ -834,9 +908,12 @@ impl Task {
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
-        if let Err(e) = result {
-            tracing::error!(session = %self.cfg.name, error = %e, "could not persist tokens; they live in memory only");
-            self.last_error = Some(format!("could not save tokens to the store: {e}"));
+        match result {
+            Ok(()) => self.store_problem = None,
+            Err(e) => {
+                tracing::error!(session = %self.cfg.name, error = %e, "could not persist tokens; they live in memory only");
+                self.store_problem = Some(format!("could not save tokens to the store: {e}"));
+            }
         }
         if let Some(dir) = &self.deps.aws_cli_cache {
             match crate::store::aws_cache::write(
@@ -886,7 +963,7 @@ impl Task {
             region: self.cfg.region.clone(),
             scopes: self.cfg.scopes.clone(),
             start_url: self.cfg.start_url.clone(),
-            reregistration_margin: self.deps.reregistration_margin,
+            reregistration_margin: self.margins().reregistration,
             events: events.clone(),
         };
         tracing::info!(session = %self.cfg.name, login_id = %id, flow = flow.as_str(), "starting a login");
@@ -959,13 +1036,7 @@ impl Task {
                         self.set_record(rec);
                         self.failures = 0;
                         self.retry_at = None;
-                        if self
-                            .last_error
-                            .as_deref()
-                            .is_some_and(|e| !e.starts_with("could not save"))
-                        {
-                            self.last_error = None;
-                        }
+                        self.last_error = None;
                         (LoginState::Succeeded, "logged in".to_string())
                     }
                     LoginOutcome::Denied(m) => (LoginState::Denied, m),
@@ -1005,6 +1076,10 @@ impl Task {
             .map(|r| r.access_token.clone());
         let had = self.record.take().is_some();
         self.generation += 1;
+        self.roles.clear();
+        // Withdraw the served token before the keyring is touched: a keyring that hangs must
+        // not keep a token the user asked to forget in service.
+        self.publish();
         if let Some(dir) = &self.deps.aws_cli_cache
             && let Err(e) = crate::store::aws_cache::remove(dir, &self.cfg.name)
         {
@@ -1013,11 +1088,15 @@ impl Task {
         self.failures = 0;
         self.retry_at = None;
         self.last_error = None;
-        self.deps.store.delete(&self.key).await.map_err(|e| {
-            SessionError::Store(format!(
-                "tokens were forgotten in memory, but the keyring entry could not be removed: {e}"
-            ))
-        })?;
+        let legacy = legacy_token_key(&self.cfg.name, &self.cfg.start_url, &self.cfg.region);
+        for key in [&self.key, &legacy] {
+            self.deps.store.delete(key).await.map_err(|e| {
+                SessionError::Store(format!(
+                    "tokens were forgotten in memory, but the keyring entry could not be removed: {e}"
+                ))
+            })?;
+        }
+        self.store_problem = None;
         tracing::info!(session = %self.cfg.name, had_tokens = had, "logged out");
         Ok((had, upstream_token))
     }
@@ -1056,7 +1135,10 @@ impl Task {
             last_refresh_at: rec.and_then(|r| r.last_refresh_at),
             next_refresh_at: self.next_refresh_at(),
             login_needed_by,
-            last_error: self.last_error.clone(),
+            last_error: self
+                .store_problem
+                .clone()
+                .or_else(|| self.last_error.clone()),
         };
         // Built only when the held token changed: publish runs after every task event.
         self.serving_tx.send_if_modified(|s| {
