@@ -14,6 +14,15 @@ use crate::store::records::{ClientRecord, registration_key};
 
 use super::policy;
 
+/// Why no registration could be had.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("RegisterClient failed: {0}")]
+    Upstream(crate::oidc::OidcError),
+    #[error("RegisterClient answered an invalid clientSecretExpiresAt")]
+    InvalidExpiry,
+}
+
 /// What a registration is for.
 #[derive(Debug, Clone)]
 pub struct RegistrationSpec {
@@ -100,7 +109,7 @@ impl Registrations {
         spec: &RegistrationSpec,
         now: OffsetDateTime,
         margin: Duration,
-    ) -> Result<ClientRecord, String> {
+    ) -> Result<ClientRecord, RegistrationError> {
         let key = spec.key();
         let slot = self.slot(&key);
         let mut cached = slot.lock().await;
@@ -129,10 +138,10 @@ impl Registrations {
         let resp = oidc
             .register_client(req)
             .await
-            .map_err(|e| format!("RegisterClient failed: {e}"))?;
+            .map_err(RegistrationError::Upstream)?;
         let issued = OffsetDateTime::from_unix_timestamp(resp.client_id_issued_at).unwrap_or(now);
         let expires = OffsetDateTime::from_unix_timestamp(resp.client_secret_expires_at)
-            .map_err(|_| "RegisterClient answered an invalid clientSecretExpiresAt".to_string())?;
+            .map_err(|_| RegistrationError::InvalidExpiry)?;
         let rec = ClientRecord {
             client_id: resp.client_id,
             client_secret: resp.client_secret,

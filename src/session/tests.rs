@@ -410,7 +410,10 @@ async fn invalid_grant_ends_the_chain_but_serves_until_expiry() {
         .token(Duration::ZERO, Duration::ZERO)
         .await
         .unwrap_err();
-    assert_eq!(err, SessionError::LoginRequired("corp".into()));
+    assert!(
+        matches!(&err, SessionError::LoginRequired(s) if s == "corp"),
+        "{err:?}"
+    );
     assert_eq!(h.oidc.calls(), 1, "no retries after the chain ended");
 }
 
@@ -893,7 +896,10 @@ async fn logout_drops_cached_role_credentials() {
         .role_credentials("111122223333", "Admin")
         .await
         .unwrap_err();
-    assert_eq!(err, SessionError::LoginRequired("corp".into()));
+    assert!(
+        matches!(&err, SessionError::LoginRequired(s) if s == "corp"),
+        "{err:?}"
+    );
     assert_eq!(
         portal.calls.load(Ordering::SeqCst),
         1,
@@ -942,7 +948,10 @@ async fn tokens_of_another_endpoint_are_neither_used_nor_erased() {
         .token(2 * 60 * MIN, Duration::ZERO)
         .await
         .unwrap_err();
-    assert_eq!(err, SessionError::LoginRequired("corp".into()));
+    assert!(
+        matches!(&err, SessionError::LoginRequired(s) if s == "corp"),
+        "{err:?}"
+    );
     assert_eq!(
         h.oidc.calls(),
         0,
@@ -976,7 +985,10 @@ async fn a_record_under_the_old_key_is_adopted_at_its_endpoint_only() {
     store.set(&legacy, rec.to_secret().unwrap()).await.unwrap();
     let (_oidc, _m, h) = started(None, rotating(), store.clone(), Arc::default()).await;
     let err = h.token(Duration::ZERO, Duration::ZERO).await.unwrap_err();
-    assert_eq!(err, SessionError::LoginRequired("corp".into()));
+    assert!(
+        matches!(&err, SessionError::LoginRequired(s) if s == "corp"),
+        "{err:?}"
+    );
     assert!(store.get(&legacy).await.unwrap().is_some(), "not erased");
 
     let store = Arc::new(MemoryStore::new());
@@ -1009,7 +1021,11 @@ async fn role_credentials_expired_by_the_local_clock_are_a_clock_error() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, SessionError::Upstream(m) if m.contains("clock")),
+        matches!(
+            &err,
+            SessionError::Upstream(UpstreamError::ClockSkew { expiration, .. })
+                if *expiration == T0 + 60 * MIN
+        ),
         "{err:?}"
     );
 }
