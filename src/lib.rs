@@ -4,6 +4,7 @@
 //! `cli -> service, config`. Nothing imports `cli`.
 
 pub mod api;
+pub mod bounded_server;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -13,8 +14,11 @@ pub mod entropy;
 pub mod env;
 pub mod error_text;
 pub mod oidc;
+pub mod outside_text;
 pub mod paths;
+pub mod platform;
 pub mod portal;
+pub mod safe_fs;
 pub mod secret;
 pub mod service;
 pub mod session;

@@ -17,10 +17,24 @@ pub struct StatusData {
     pub socket: String,
     pub store: StoreStatus,
     pub config_file: String,
-    /// The last configuration problem (file and line), if the file currently does not load.
+    /// Every current configuration problem in one line (file and line), `null` when both
+    /// files load; kept for clients that read only this (the detail is `config_problems`).
     #[serde(default)]
     pub config_error: Option<String>,
+    /// The current problem of each config file (AWS config, agent TOML), if any; a file's
+    /// entry goes away when it loads.
+    #[serde(default)]
+    pub config_problems: Vec<ConfigProblem>,
     pub sessions: Vec<SessionStatus>,
+}
+
+/// One config file's current problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigProblem {
+    pub file: String,
+    /// One line per problem, each naming file and line.
+    pub problem: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

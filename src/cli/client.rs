@@ -8,10 +8,12 @@ use http::{Method, Request, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use interprocess::local_socket::tokio::{Stream, prelude::*};
+use interprocess::local_socket::traits::StreamCommon;
 use interprocess::local_socket::{GenericFilePath, ToFsName};
 use serde::de::DeserializeOwned;
 
 use crate::api::Envelope;
+use crate::platform;
 
 use super::exit::{Exit, Failure};
 
@@ -47,6 +49,29 @@ impl Client {
             .map_err(|e| self.unreachable(e))
     }
 
+    /// The one trust check of every client path: before a byte is sent, the process serving
+    /// the socket must run as this user. Anyone who can create the socket's path first (the
+    /// `/tmp` fallback, a shared directory) could otherwise serve fake tokens, keys or a
+    /// phishing device code. A server we cannot identify is refused too.
+    fn verify_server(&self, stream: &impl StreamCommon) -> Result<(), Failure> {
+        let refuse = |why: String| {
+            Failure::new(
+                Exit::Error,
+                format!(
+                    "refusing to use {}: {why}; another user may be impersonating sso-agent. Remove that socket, or set SSO_AGENT_SOCKET to a path in a directory only you can write",
+                    self.socket.display()
+                ),
+            )
+        };
+        let me = platform::current_user()
+            .map_err(|e| refuse(format!("cannot tell which user this is ({e})")))?;
+        match platform::peer_user(stream) {
+            Ok(them) if them == me => Ok(()),
+            Ok(them) => Err(refuse(format!("it is served by {them}, not by you ({me})"))),
+            Err(e) => Err(refuse(format!("cannot tell who serves it ({e})"))),
+        }
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
         self.send(Method::GET, path, None).await
     }
@@ -69,6 +94,7 @@ impl Client {
         let stream = Stream::connect(name)
             .await
             .map_err(|e| self.unreachable(e))?;
+        self.verify_server(&stream)?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| self.unreachable(e))?;
@@ -116,6 +142,7 @@ impl Client {
 
         let name = self.name()?;
         let mut stream = BlockingStream::connect(name).map_err(|e| self.unreachable(e))?;
+        self.verify_server(&stream)?;
         let request =
             format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
         let closed = |e: std::io::Error| {

@@ -93,7 +93,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => Exit::Ok.into(),
         Err(f) => {
-            eprintln!("sso-agent: {}", f.message);
+            eprintln!("sso-agent: {}", crate::outside_text::escape(&f.message));
             f.exit.into()
         }
     }

@@ -66,6 +66,7 @@ fn when(at: Option<OffsetDateTime>, now: OffsetDateTime) -> String {
 }
 
 pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
+    use crate::outside_text::escape;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -81,13 +82,19 @@ pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
         format!(
             "{} UNAVAILABLE: {}; tokens are kept in memory only",
             data.store.backend,
-            data.store.detail.as_deref().unwrap_or("unknown reason")
+            escape(data.store.detail.as_deref().unwrap_or("unknown reason"))
         )
     };
     let _ = writeln!(out, "store:  {store}");
     let _ = writeln!(out, "config: {}", data.config_file);
-    if let Some(e) = &data.config_error {
-        let _ = writeln!(out, "config problem: {e}");
+    if data.config_problems.is_empty() {
+        // a daemon from before per-file problems
+        if let Some(e) = &data.config_error {
+            let _ = writeln!(out, "config problem: {}", escape(e));
+        }
+    }
+    for p in &data.config_problems {
+        let _ = writeln!(out, "config problem: {}", escape(&p.problem));
     }
     if data.sessions.is_empty() {
         let _ = writeln!(
@@ -103,13 +110,16 @@ pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
 }
 
 fn render_session(out: &mut String, s: &SessionStatus, now: OffsetDateTime) {
+    // Outside text (names from the config file, upstream messages) is escaped field by
+    // field, so none of it can start a line of its own.
+    use crate::outside_text::escape;
     let _ = writeln!(
         out,
         "\n[{}] {}  ({} {})",
-        s.name,
+        escape(&s.name),
         s.state.as_str(),
-        s.region,
-        s.start_url
+        escape(&s.region),
+        escape(&s.start_url)
     );
     let _ = writeln!(
         out,
@@ -146,11 +156,11 @@ fn render_session(out: &mut String, s: &SessionStatus, now: OffsetDateTime) {
         let _ = writeln!(out, "  next login needed     {}", when(Some(by), now));
     }
     if let Some(e) = &s.last_error {
-        let _ = writeln!(out, "  last error            {e}");
+        let _ = writeln!(out, "  last error            {}", escape(e));
     }
     match s.state {
         SessionState::LoginRequired => {
-            let _ = writeln!(out, "  -> run `sso-agent login {}`", s.name);
+            let _ = writeln!(out, "  -> run `sso-agent login {}`", escape(&s.name));
         }
         SessionState::LoginPending => {
             let _ = writeln!(out, "  -> a login is waiting for approval");

@@ -73,16 +73,66 @@ pub struct RoleTarget {
 #[error("{0}")]
 pub struct ResolveError(pub String);
 
-/// A missing file is an empty configuration, not an error.
+/// A missing file is an empty configuration, not an error. Read through `safe_fs` (regular
+/// files only, size cap); blocking, so the daemon calls it from `spawn_blocking`.
 pub fn load_aws_config(path: &Path) -> Result<AwsConfig, ConfigErrors> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse_aws_config(path, &text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AwsConfig {
+    match crate::safe_fs::read::read_config_text(path) {
+        Ok(Some(text)) => parse_aws_config(path, &text),
+        Ok(None) => Ok(AwsConfig {
             path: path.to_path_buf(),
             ..AwsConfig::default()
         }),
-        Err(e) => Err(ConfigErrors(vec![format!("{}: {e}", path.display())])),
+        Err(e) => Err(ConfigErrors(vec![e.to_string()])),
     }
+}
+
+/// The first line that botocore's configparser would reject, with why, in its words: the
+/// INI crate reports where its reader gave up (an unclosed `[header` is read up to the next
+/// `]`, possibly lines later, or to the end of the file), not where the fault is. Also run
+/// before the crate, since an unclosed header followed by another section parses "fine" into
+/// one garbled section name.
+fn fault_line(text: &str) -> Option<(usize, &str, &'static str)> {
+    let mut in_value = false;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if raw.starts_with([' ', '\t']) && in_value {
+            continue; // continuation of the value above
+        }
+        let why = if line.starts_with('[') {
+            in_value = false;
+            (!line.contains(']')).then_some("opens a section header but has no closing ']'")
+        } else if line.starts_with(['=', ':']) {
+            Some("has no key before the '='")
+        } else if !line.contains(['=', ':']) {
+            Some("is not a [section] header, a `key = value` line or a # comment")
+        } else {
+            in_value = true;
+            None
+        };
+        if let Some(why) = why {
+            return Some((i + 1, line, why));
+        }
+    }
+    None
+}
+
+/// One line for a file that does not parse: where the fault is and what is wrong, never the
+/// parser's internals.
+fn parse_problem(path: &Path, text: &str, crate_line: Option<usize>) -> Option<String> {
+    let (n, line, why) = match fault_line(text) {
+        Some(f) => f,
+        None => {
+            let n = crate_line?;
+            let line = text.lines().nth(n.saturating_sub(1)).unwrap_or("").trim();
+            (n, line, "cannot be read as INI")
+        }
+    };
+    // outside text: the line is the user's own file, quoted as configparser does.
+    let shown: String = line.chars().take(120).collect();
+    Some(format!("{}:{n}: {shown:?} {why}", path.display()))
 }
 
 /// Line of each section header (1-based), for messages.
@@ -127,8 +177,15 @@ pub fn parse_aws_config(path: &Path, text: &str) -> Result<AwsConfig, ConfigErro
         enabled_indented_mutiline_value: true,
         enabled_preserve_key_leading_whitespace: false,
     };
-    let ini = Ini::load_from_str_opt(text, opt)
-        .map_err(|e| ConfigErrors(vec![format!("{}:{}: {}", path.display(), e.line, e.msg)]))?;
+    if let Some(p) = parse_problem(path, text, None) {
+        return Err(ConfigErrors(vec![p]));
+    }
+    let ini = Ini::load_from_str_opt(text, opt).map_err(|e| {
+        ConfigErrors(vec![
+            parse_problem(path, text, Some(e.line))
+                .unwrap_or_else(|| format!("{}:{}: cannot be read as INI", path.display(), e.line)),
+        ])
+    })?;
     let lines = header_lines(text);
     let loc = |section: &str| Location {
         path: path.to_path_buf(),
@@ -438,7 +495,64 @@ sso =
         let err = parse_aws_config(Path::new("/c"), "[sso-session a\nx=1\n")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("/c:") && err.contains("expecting"), "{err}");
+        assert_eq!(
+            err,
+            "/c:1: \"[sso-session a\" opens a section header but has no closing ']'"
+        );
+    }
+
+    /// Issue 14 #14: the fault is named at its own line in plain words (configparser says
+    /// `[line 8]: '[sso-session broken'`), not where the INI reader gave up, and without the
+    /// reader's internals (`expecting "[Some(']')]" but found EOF.`).
+    #[test]
+    fn a_file_that_does_not_parse_is_reported_at_the_faulty_line() {
+        let text = "\
+[sso-session corp]
+sso_start_url = https://d-1234567890.awsapps.com/start
+sso_region = us-east-1
+
+[profile dev]
+sso_session = corp
+
+[sso-session broken
+sso_start_url = https://d-2.awsapps.com/start
+sso_region = eu-west-1
+# end
+";
+        let err = parse_aws_config(Path::new("/h/.aws/config"), text)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "/h/.aws/config:8: \"[sso-session broken\" opens a section header but has no closing ']'"
+        );
+        // followed by another section, the INI reader alone would swallow it silently
+        let later = format!("{text}[profile after]\nsso_session = corp\n");
+        let err = parse_aws_config(Path::new("/c"), &later)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("/c:8: "), "{err}");
+
+        for (text, line, why) in [
+            ("[default]\nregion\n", 2, "is not a [section] header"),
+            ("[default]\n= x\n", 2, "has no key before"),
+            ("[default]\nregion = x\n  continued\n[p\n", 4, "no closing"),
+        ] {
+            let err = parse_aws_config(Path::new("/c"), text)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(&format!("/c:{line}: ")), "{text:?}: {err}");
+            assert!(err.contains(why), "{text:?}: {err}");
+            assert!(
+                !err.contains("expecting") && !err.contains("Some("),
+                "{err}"
+            );
+        }
+        // control characters in the quoted line are escaped, not passed to the terminal
+        let err = parse_aws_config(Path::new("/c"), "[default]\nx\u{1b}]0;t\u{7}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains('\u{1b}'), "{err:?}");
     }
 
     #[test]

@@ -191,14 +191,15 @@ pub fn merge(flags: &Flags, env: &Env, file: Option<&RawFile>) -> Result<Setting
     }
 }
 
-/// Reads the optional TOML file (a missing file is fine) and merges.
+/// Reads the optional TOML file (a missing file is fine; read through `safe_fs`, so blocking:
+/// the daemon calls it from `spawn_blocking`) and merges.
 pub fn load_settings(flags: &Flags, env: &Env) -> Result<Settings, ConfigErrors> {
     let file = match paths::agent_config_path(env) {
         None => None,
-        Some(path) => match std::fs::read_to_string(&path) {
-            Ok(text) => Some(parse_toml(&path, &text)?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(ConfigErrors(vec![format!("{}: {e}", path.display())])),
+        Some(path) => match crate::safe_fs::read::read_config_text(&path) {
+            Ok(Some(text)) => Some(parse_toml(&path, &text)?),
+            Ok(None) => None,
+            Err(e) => return Err(ConfigErrors(vec![e.to_string()])),
         },
     };
     merge(flags, env, file.as_ref())

@@ -23,6 +23,8 @@ pub enum BindError {
     AlreadyRunning(PathBuf),
     #[error("{path}: {problem}")]
     Unsafe { path: PathBuf, problem: String },
+    #[error("socket directory: {0}")]
+    Dir(#[from] crate::safe_fs::dir::DirError),
     #[error("cannot bind {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
@@ -86,6 +88,8 @@ pub async fn bind(path: &Path) -> Result<Bound, BindError> {
     #[cfg(unix)]
     prepare_dir(path)?;
     if path_exists(path) {
+        // The type first: a link is refused before anything connects through it.
+        check_stale_candidate(path)?;
         if Stream::connect(fs_name(path)?).await.is_ok() {
             return Err(BindError::AlreadyRunning(path.to_path_buf()));
         }
@@ -117,18 +121,38 @@ fn path_exists(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()
 }
 
+/// What may stand at the socket path before we bind: only a socket (a live daemon's, or a
+/// stale one we replace). A link, a FIFO or a file is refused, never followed or removed.
 #[cfg(unix)]
-fn remove_stale(path: &Path) -> Result<(), BindError> {
+fn check_stale_candidate(path: &Path) -> Result<(), BindError> {
     use std::os::unix::fs::FileTypeExt;
     let meta = std::fs::symlink_metadata(path).map_err(io_err(path))?;
+    if meta.file_type().is_symlink() {
+        return Err(BindError::Unsafe {
+            path: path.to_path_buf(),
+            problem:
+                "is a symbolic link; sso-agent does not follow links at its socket path (remove it)"
+                    .into(),
+        });
+    }
     if !meta.file_type().is_socket() {
         return Err(BindError::Unsafe {
             path: path.to_path_buf(),
             problem: "exists and is not a socket; refusing to replace it".into(),
         });
     }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn remove_stale(path: &Path) -> Result<(), BindError> {
     tracing::info!(path = %path.display(), "removing a stale socket left by a daemon that is gone");
     std::fs::remove_file(path).map_err(io_err(path))
+}
+
+#[cfg(not(unix))]
+fn check_stale_candidate(_path: &Path) -> Result<(), BindError> {
+    Ok(())
 }
 
 #[cfg(not(unix))]
@@ -136,37 +160,18 @@ fn remove_stale(_path: &Path) -> Result<(), BindError> {
     Ok(())
 }
 
-/// The socket's directory must be ours and private (0700): created so, tightened if ours
-/// and too open, refused if someone else owns it.
+/// The socket's directory: created 0700, or an existing one that is ours, private and not a
+/// link (safe_fs::dir); never tightened, since a mode we did not set is the user's.
 #[cfg(unix)]
 fn prepare_dir(path: &Path) -> Result<(), BindError> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
         return Ok(());
     };
-    if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io_err(dir))?;
-    }
-    let meta = std::fs::metadata(dir).map_err(io_err(dir))?;
-    if meta.uid() != current_uid() {
-        return Err(BindError::Unsafe {
-            path: dir.to_path_buf(),
-            problem: format!(
-                "the socket directory is owned by uid {}, not by us (uid {}); choose another SSO_AGENT_SOCKET",
-                meta.uid(),
-                current_uid()
-            ),
-        });
-    }
-    if meta.mode() & 0o077 != 0 {
-        tracing::warn!(dir = %dir.display(), mode = format!("{:o}", meta.mode() & 0o777), "socket directory was accessible to others; setting it to 0700");
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io_err(dir))?;
-    }
+    crate::safe_fs::dir::ensure(
+        dir,
+        crate::safe_fs::dir::Privacy::Private,
+        "Set SSO_AGENT_SOCKET to a path in a directory only you can use (for example under $XDG_RUNTIME_DIR), or fix this one",
+    )?;
     Ok(())
 }
 
@@ -182,41 +187,27 @@ fn check_socket_mode(path: &Path) -> Result<(), BindError> {
 }
 
 /// Who is on the other end of a connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Peer {
-    pub uid: Option<u32>,
+    pub user: Option<crate::platform::UserId>,
     pub pid: Option<i64>,
 }
 
 pub fn peer(conn: &Stream) -> Peer {
-    match conn.peer_creds() {
-        Ok(c) => Peer {
-            #[cfg(unix)]
-            uid: c.euid(),
-            #[cfg(not(unix))]
-            uid: None,
-            pid: c.pid().map(i64::from),
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read the peer's credentials");
-            Peer {
-                uid: None,
-                pid: None,
-            }
-        }
+    let user = crate::platform::peer_user(conn)
+        .inspect_err(|e| tracing::warn!(error = %e, "could not read the peer's credentials"))
+        .ok();
+    Peer {
+        user,
+        pid: crate::platform::peer_pid(conn),
     }
 }
 
-/// Whether a peer may use the daemon: on Unix its uid must equal ours (an unknown uid is
-/// refused); on Windows the pipe's security descriptor does that job.
+/// Whether a peer may use the daemon: it must run as the daemon's user (an unknown peer is
+/// refused).
 pub fn peer_allowed(peer: &Peer) -> bool {
-    #[cfg(unix)]
-    {
-        peer.uid == Some(current_uid())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = peer;
-        true
+    match (&peer.user, crate::platform::current_user()) {
+        (Some(them), Ok(me)) => *them == me,
+        _ => false,
     }
 }

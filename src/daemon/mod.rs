@@ -2,7 +2,6 @@
 //! spawns long-lived tasks besides the session manager.
 //! Must not: hold token policy (session/) or format output for users (cli/).
 
-pub mod io;
 pub mod listener;
 pub mod ready;
 pub mod reload;
@@ -12,14 +11,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use interprocess::local_socket::tokio::prelude::*;
-use tokio::sync::Semaphore;
 
 use crate::api::ErrorCode;
+use crate::bounded_server::Limits;
 use crate::config::AwsConfig;
 use crate::env::Env;
 use crate::session::SessionConfig;
@@ -37,6 +32,8 @@ pub const MAX_HEAD: usize = 16 * 1024;
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// How long in-flight requests may take to finish after SIGTERM.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a blocked write may wait for the client to read.
+pub const WRITE_STALL: Duration = Duration::from_secs(10);
 
 /// The sessions of an AWS config, each with its resolved OIDC endpoint; sessions whose
 /// endpoint cannot be resolved are left out and reported.
@@ -59,15 +56,20 @@ pub fn sessions_from(aws: &AwsConfig, env: &Env) -> (Vec<SessionConfig>, Vec<Str
     (out, problems)
 }
 
+/// The bounds of the local socket (SPEC: request size and header time bounded; a slow or
+/// hostile client never stalls the others).
+pub const SOCKET_LIMITS: Limits = Limits {
+    max_connections: MAX_CONNECTIONS,
+    header_timeout: HEADER_TIMEOUT,
+    max_head: MAX_HEAD,
+    write_stall: WRITE_STALL,
+    accept_pause: ACCEPT_PAUSE,
+    drain: DRAIN_TIMEOUT,
+};
+
 /// The HTTP/1 server settings of every connection (also what the socket fuzz target runs).
-pub fn http_builder() -> http1::Builder {
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .max_buf_size(MAX_HEAD)
-        .keep_alive(true);
-    builder
+pub fn http_builder() -> hyper::server::conn::http1::Builder {
+    crate::bounded_server::http_builder(&SOCKET_LIMITS)
 }
 
 /// Serves `bound` until `shutdown` resolves, then drains and removes the socket file if we
@@ -83,56 +85,16 @@ pub async fn serve(
         path,
         owns_path,
     } = bound;
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let graceful = GracefulShutdown::new();
-    let builder = http_builder();
     ready();
     tracing::info!(socket = %path.display(), "serving");
-    tokio::pin!(shutdown);
-    loop {
-        // A slot first, then accept: at the cap, new clients wait in the kernel's listen
-        // backlog (no file descriptor spent) until a connection ends; stalled clients free
-        // their slot at the header timeout, so nobody waits forever.
-        let permit = match permits.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                tracing::debug!(
-                    limit = MAX_CONNECTIONS,
-                    "connection limit reached; new clients wait"
-                );
-                tokio::select! {
-                    () = &mut shutdown => break,
-                    p = permits.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                }
-            }
-        };
-        let conn = tokio::select! {
-            () = &mut shutdown => break,
-            conn = listener.accept() => conn,
-        };
-        let conn = match conn {
-            Ok(c) => c,
-            Err(e) => {
-                // Out of descriptors (EMFILE) fails every accept at once while the client
-                // waits in the backlog: pause instead of spinning and flooding the log.
-                tracing::warn!(error = %e, "accept failed; pausing before the next one");
-                drop(permit);
-                tokio::select! {
-                    () = &mut shutdown => break,
-                    () = tokio::time::sleep(ACCEPT_PAUSE) => continue,
-                }
-            }
-        };
-        let peer = listener::peer(&conn);
+    let service_for = |conn: &interprocess::local_socket::tokio::Stream| {
+        let peer = listener::peer(conn);
         let allowed = listener::peer_allowed(&peer);
         if !allowed {
-            tracing::warn!(uid = ?peer.uid, pid = ?peer.pid, "refusing a connection from another user");
+            tracing::warn!(peer = %peer.user.as_ref().map_or_else(|| "an unknown user".to_string(), ToString::to_string), pid = ?peer.pid, "refusing a connection from another user");
         }
         let state = state.clone();
-        let svc = service_fn(move |req| {
+        service_fn(move |req| {
             let state = state.clone();
             async move {
                 if allowed {
@@ -144,27 +106,14 @@ pub async fn serve(
                     ))
                 }
             }
-        });
-        let fut = graceful.watch(builder.serve_connection(
-            TokioIo::new(io::WriteTimeout::new(conn, io::WRITE_STALL)),
-            svc,
-        ));
-        tokio::spawn(async move {
-            if let Err(e) = fut.await {
-                tracing::debug!(error = %crate::error_text::with_causes(&e), "connection ended with an error");
-            }
-            drop(permit);
-        });
-    }
-    drop(listener);
-    ready::stopping();
-    tracing::info!("stopping: no new connections; draining");
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some requests did not finish in time; closing them");
-    }
+        })
+    };
+    let stopping = async {
+        shutdown.await;
+        ready::stopping();
+        tracing::info!("stopping: no new connections; draining");
+    };
+    crate::bounded_server::serve(listener, SOCKET_LIMITS, service_for, stopping).await;
     if owns_path && let Err(e) = std::fs::remove_file(&path) {
         tracing::warn!(socket = %path.display(), error = %e, "could not remove the socket file");
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -32,7 +32,8 @@ pub struct AppState {
     pub started_at: OffsetDateTime,
     pub socket: String,
     pub config_file: String,
-    pub config_error: RwLock<Option<String>>,
+    /// One slot per config file (daemon::reload owns them).
+    pub config_problems: super::reload::ConfigProblems,
     /// The last good AWS config (profiles name role credentials).
     pub aws: RwLock<crate::config::AwsConfig>,
 }
@@ -289,6 +290,7 @@ async fn logout(session: &SessionHandle, name: &str) -> Resp {
 
 fn status(state: &AppState) -> StatusData {
     let health = state.store.health();
+    let problems = state.config_problems.list();
     StatusData {
         version: env!("CARGO_PKG_VERSION").to_string(),
         pid: std::process::id(),
@@ -300,11 +302,11 @@ fn status(state: &AppState) -> StatusData {
             detail: health.detail,
         },
         config_file: state.config_file.clone(),
-        config_error: state
-            .config_error
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone(),
+        config_error: {
+            let all: Vec<String> = problems.iter().map(|p| p.problem.clone()).collect();
+            (!all.is_empty()).then(|| all.join("; "))
+        },
+        config_problems: problems,
         sessions: state.manager.statuses(),
     }
 }
@@ -348,6 +350,7 @@ where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    use crate::bounded_server::BodyError;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -356,23 +359,21 @@ where
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(Box::new(too_large()));
     }
-    let collected = tokio::time::timeout(
-        BODY_TIMEOUT,
-        Limited::new(req.into_body(), MAX_BODY).collect(),
-    )
-    .await;
-    match collected {
-        Err(_) => Err(Box::new(error(
-            ErrorCode::Timeout,
-            "the request body did not arrive in time",
-        ))),
-        Ok(Err(e)) if e.to_string().contains("length limit exceeded") => Err(Box::new(too_large())),
-        Ok(Err(e)) => Err(Box::new(error(
-            ErrorCode::ValidationError,
-            format!("could not read the body: {e}"),
-        ))),
-        Ok(Ok(c)) => Ok(c.to_bytes()),
-    }
+    crate::bounded_server::read_body(req.into_body(), MAX_BODY, BODY_TIMEOUT)
+        .await
+        .map_err(|e| {
+            Box::new(match e {
+                BodyError::TooLarge(_) => too_large(),
+                BodyError::TooSlow(_) => error(
+                    ErrorCode::Timeout,
+                    "the request body did not arrive in time",
+                ),
+                BodyError::Broken(why) => error(
+                    ErrorCode::ValidationError,
+                    format!("could not read the body: {why}"),
+                ),
+            })
+        })
 }
 
 fn too_large() -> Resp {

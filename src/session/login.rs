@@ -187,6 +187,17 @@ async fn device_login_inner(ctx: &LoginCtx) -> LoginOutcome {
 pub(super) const PKCE_LOGIN_LIFETIME: Duration = Duration::from_secs(600);
 const CALLBACK_PATH: &str = "/oauth/callback";
 
+/// The callback listener's bounds: any local user can connect to a loopback port, so a few
+/// connections at a time, a short head timeout, and nothing outlives the login.
+const CALLBACK_LIMITS: crate::bounded_server::Limits = crate::bounded_server::Limits {
+    max_connections: 16,
+    header_timeout: Duration::from_secs(5),
+    max_head: 16 * 1024,
+    write_stall: Duration::from_secs(5),
+    accept_pause: Duration::from_millis(100),
+    drain: Duration::ZERO,
+};
+
 /// The registration spec of the authorization-code flow (WIRE.md §4.2): its own client,
 /// never shared with the device flow.
 pub(super) fn pkce_spec(
@@ -268,26 +279,26 @@ async fn pkce_login_inner(ctx: &LoginCtx, entropy: &dyn crate::entropy::Entropy)
     let (tx, mut rx) = mpsc::channel::<Callback>(1);
     let deadline = ctx.clock.sleep_until(expires_at);
     tokio::pin!(deadline);
-    let result = loop {
-        tokio::select! {
-            () = &mut deadline => break Err(LoginOutcome::Expired("no answer from the browser in time; run `sso-agent login` again".into())),
-            Some(cb) = rx.recv() => break Ok(cb),
-            conn = listener.accept() => {
-                let Ok((stream, _)) = conn else { continue };
+    // The callback server lives inside this future: when the login ends it is dropped, and
+    // with it the listener and every connection (bounded like every listener we own).
+    let mut server = Box::pin(crate::bounded_server::serve(
+        listener,
+        CALLBACK_LIMITS,
+        |_conn: &tokio::net::TcpStream| {
+            let (tx, state) = (tx.clone(), state.clone());
+            hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let (tx, state) = (tx.clone(), state.clone());
-                let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let (tx, state) = (tx.clone(), state.clone());
-                    async move { Ok::<_, std::convert::Infallible>(callback_page(&req, &state, &tx)) }
-                });
-                tokio::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        }
+                async move { Ok::<_, std::convert::Infallible>(callback_page(&req, &state, &tx)) }
+            })
+        },
+        std::future::pending(),
+    ));
+    let result = tokio::select! {
+        () = &mut deadline => Err(LoginOutcome::Expired("no answer from the browser in time; run `sso-agent login` again".into())),
+        Some(cb) = rx.recv() => Ok(cb),
+        () = &mut server => Err(LoginOutcome::Failed("the callback listener stopped".into())),
     };
-    drop(listener); // the listener closes when the login ends
+    drop(server); // the listener and its connections close when the login ends
     let code = match result {
         Err(outcome) => return outcome,
         Ok(Callback::Error(e)) if e == "access_denied" => {

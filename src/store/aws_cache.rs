@@ -1,16 +1,18 @@
 //! The opt-in AWS CLI/SDK token cache (`~/.aws/sso/cache/<sha1 of session name>.json`, the
 //! file botocore reads, WIRE.md §6.1): only what SDKs need to *use* the token (no refresh
 //! token, no client secret, so SDKs never refresh on their own and race the daemon).
-//! Written atomically: temp file in the same directory (0600), fsync, rename; directory 0700.
+//! Written atomically through safe_fs::dir: a new 0600 file in the same directory (never
+//! through a link), fsync, rename. A missing directory is created 0700; an existing one must
+//! be the user's and not a link, and keeps the mode the user gave it.
 //! Must not: be written unless the user opted in.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sha1::{Digest, Sha1};
 use time::OffsetDateTime;
 
+use crate::safe_fs::dir::{self, CheckedDir, Privacy};
 use crate::secret::{Secret, serialize_exposed};
 
 #[derive(Serialize)]
@@ -23,11 +25,23 @@ struct CacheFile<'a> {
     expires_at: String,
 }
 
-/// `<dir>/<lowercase hex sha1(session name)>.json`.
-pub fn path_for(dir: &Path, session: &str) -> PathBuf {
+/// `<lowercase hex sha1(session name)>.json`.
+fn file_name(session: &str) -> String {
     let digest = Sha1::digest(session.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    dir.join(format!("{hex}.json"))
+    format!("{hex}.json")
+}
+
+/// `<dir>/<lowercase hex sha1(session name)>.json`.
+pub fn path_for(dir: &Path, session: &str) -> PathBuf {
+    dir.join(file_name(session))
+}
+
+const FIX: &str =
+    "The AWS CLI token cache is not written; fix the directory or turn export_aws_cli_cache off";
+
+fn open_dir(dir: &Path) -> std::io::Result<CheckedDir> {
+    dir::ensure(dir, Privacy::NotWritableByOthers, FIX).map_err(std::io::Error::other)
 }
 
 pub fn write(
@@ -38,7 +52,7 @@ pub fn write(
     token: &Secret,
     expires_at: OffsetDateTime,
 ) -> std::io::Result<PathBuf> {
-    create_private_dir(dir)?;
+    let dir = open_dir(dir)?;
     let body = serde_json::to_vec(&CacheFile {
         start_url,
         region,
@@ -46,37 +60,14 @@ pub fn write(
         expires_at: crate::clock::rfc3339(expires_at),
     })
     .map_err(std::io::Error::other)?;
-    let target = path_for(dir, session);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?; // created 0600
-    tmp.write_all(&body)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(&target).map_err(|e| e.error)?;
-    Ok(target)
+    dir.write_atomic(&file_name(session), &body)
 }
 
 pub fn remove(dir: &Path, session: &str) -> std::io::Result<()> {
-    match std::fs::remove_file(path_for(dir, session)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
+    if std::fs::symlink_metadata(dir).is_err() {
+        return Ok(()); // nothing was ever exported
     }
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        if !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)?;
-        } else {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        }
-        Ok(())
-    }
-    #[cfg(not(unix))]
-    std::fs::create_dir_all(dir)
+    open_dir(dir)?.remove(&file_name(session))
 }
 
 #[cfg(test)]
@@ -122,5 +113,33 @@ mod tests {
         remove(&cache, "corp").unwrap();
         remove(&cache, "corp").unwrap();
         assert!(!p.exists());
+    }
+
+    /// HARDENING T13: a symlinked cache directory is not followed, and a user's own mode on
+    /// an existing directory is left alone (the old code chmod'ed it on every write).
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_cache_directory_is_refused_and_a_users_mode_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let elsewhere = t.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let cache = t.path().join("cache");
+        std::os::unix::fs::symlink(&elsewhere, &cache).unwrap();
+        let at = Secret::new("at");
+        let when = datetime!(2026-11-23 8:06:25 UTC);
+        let err = write(&cache, "corp", "u", "r", &at, when).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+
+        let own = t.path().join("own");
+        std::fs::create_dir(&own).unwrap();
+        std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o750)).unwrap();
+        write(&own, "corp", "u", "r", &at, when).unwrap();
+        write(&own, "corp", "u", "r", &at, when).unwrap();
+        assert_eq!(
+            std::fs::metadata(&own).unwrap().permissions().mode() & 0o777,
+            0o750
+        );
     }
 }

@@ -1,7 +1,10 @@
 //! The OS keyring through `keyring-core`: Secret Service on Linux (pure-Rust zbus store),
 //! Keychain on macOS, Credential Manager on Windows. Every call is a blocking IPC round trip,
-//! so each runs in `spawn_blocking` (opening, which may wait on an unlock prompt, on its own
-//! bounded thread), off the async workers.
+//! so each runs on a thread off the async workers, and every call is bounded: at most
+//! `CALL_TIMEOUT` (then `Unavailable`, so a keyring that stops answering never holds a
+//! session), at most `MAX_CALLS` at once (so a hung keyring cannot pile up threads). A
+//! platform failure (the Secret Service restarted and our session is gone, the bus
+//! reconnected) reopens the store and retries once. `health()` reports the last call.
 //! Must not: be used from the `rt-tokio` zbus features (they panic inside a runtime).
 
 use std::sync::Arc;
@@ -19,8 +22,17 @@ use super::{SecretStore, StoreError, StoreHealth};
 pub const SERVICE: &str = "sso-agent";
 
 pub struct KeyringStore {
-    store: Arc<CredentialStore>,
+    /// Swapped for a fresh one when the platform store fails (reconnect).
+    store: std::sync::Mutex<Arc<CredentialStore>>,
+    calls: Arc<tokio::sync::Semaphore>,
+    /// Why the last call failed, until a call succeeds.
+    last_error: std::sync::Mutex<Option<String>>,
 }
+
+/// Longest one keyring call may take before it counts as unavailable.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Keyring calls in progress at once; a call stuck in a hung keyring keeps its slot.
+pub const MAX_CALLS: usize = 4;
 
 /// How long start-up waits for the probe. A locked desktop keyring answers the test write
 /// with an unlock prompt; the user gets this long to answer before the daemon starts without it.
@@ -81,14 +93,6 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StoreError::Backend(format!("keyring call failed: {e}")))?
-}
-
 /// Runs `f` on its own thread and waits at most `limit`. Not `spawn_blocking`: a call stuck
 /// on an unanswered unlock prompt must not hold up the runtime's shutdown, and a detached
 /// thread does not.
@@ -127,49 +131,147 @@ impl KeyringStore {
             Ok(store)
         })
         .await?;
-        Ok(Self { store })
+        Ok(Self {
+            store: std::sync::Mutex::new(store),
+            calls: Arc::new(tokio::sync::Semaphore::new(MAX_CALLS)),
+            last_error: std::sync::Mutex::new(None),
+        })
     }
 
-    fn entry(store: &Arc<CredentialStore>, key: &str) -> Result<Entry, StoreError> {
-        Entry::new_in_store(store, SERVICE, key).map_err(backend)
+    fn current(&self) -> Arc<CredentialStore> {
+        self.store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
+
+    fn note(&self, outcome: Option<String>) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = outcome;
+    }
+
+    /// One keyring operation, bounded in time and in calls at once; a platform failure
+    /// reopens the store and tries once more.
+    async fn call<T: Send + 'static>(
+        &self,
+        op: impl Fn(&Arc<CredentialStore>) -> keyring_core::Result<T> + Send + Sync + 'static,
+    ) -> Result<T, StoreError> {
+        let op = Arc::new(op);
+        let first = self.attempt(op.clone(), self.current()).await;
+        let result = match first {
+            Err(Attempt::Platform(e)) => {
+                tracing::info!(error = %e, "the keyring failed; reconnecting and trying once more");
+                match bounded(CALL_TIMEOUT, open_platform_store).await {
+                    Ok(fresh) => {
+                        *self
+                            .store
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh.clone();
+                        self.attempt(op, fresh).await
+                    }
+                    Err(e) => Err(Attempt::Store(e)),
+                }
+            }
+            other => other,
+        };
+        let result = result.map_err(|e| match e {
+            Attempt::Platform(e) => backend(e),
+            Attempt::Store(e) => e,
+        });
+        self.note(result.as_ref().err().map(ToString::to_string));
+        result
+    }
+
+    async fn attempt<T: Send + 'static>(
+        &self,
+        op: Arc<KeyringOp<T>>,
+        store: Arc<CredentialStore>,
+    ) -> Result<T, Attempt> {
+        let busy = || {
+            Attempt::Store(StoreError::Unavailable(format!(
+                "the keyring did not answer within {}s",
+                CALL_TIMEOUT.as_secs()
+            )))
+        };
+        // The slot is held by the thread, so a call stuck in the keyring keeps it.
+        let permit = tokio::time::timeout(CALL_TIMEOUT, self.calls.clone().acquire_owned())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("keyring".into())
+            .spawn(move || {
+                let r = op(&store);
+                drop(permit);
+                let _ = tx.send(r);
+            })
+            .map_err(|e| {
+                Attempt::Store(StoreError::Unavailable(format!(
+                    "cannot start a thread: {e}"
+                )))
+            })?;
+        match tokio::time::timeout(CALL_TIMEOUT, rx).await {
+            Err(_) | Ok(Err(_)) => Err(busy()),
+            Ok(Ok(Ok(v))) => Ok(v),
+            Ok(Ok(Err(
+                e @ (keyring_core::Error::PlatformFailure(_)
+                | keyring_core::Error::NoStorageAccess(_)),
+            ))) => Err(Attempt::Platform(e)),
+            Ok(Ok(Err(e))) => Err(Attempt::Store(backend(e))),
+        }
+    }
+}
+
+/// One keyring operation, run (and maybe retried) on a keyring thread.
+type KeyringOp<T> = dyn Fn(&Arc<CredentialStore>) -> keyring_core::Result<T> + Send + Sync;
+
+/// How one attempt failed: the platform (worth a reconnect) or anything else.
+enum Attempt {
+    Platform(keyring_core::Error),
+    Store(StoreError),
 }
 
 impl SecretStore for KeyringStore {
     fn health(&self) -> StoreHealth {
+        let last = self
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         StoreHealth {
             backend: "keyring".into(),
-            available: true,
-            detail: None,
+            available: last.is_none(),
+            detail: last,
         }
     }
 
     fn get(&self, key: &str) -> BoxFuture<'_, Result<Option<Secret>, StoreError>> {
-        let (store, key) = (self.store.clone(), key.to_string());
-        Box::pin(blocking(move || {
-            match Self::entry(&store, &key)?.get_password() {
+        let key = key.to_string();
+        Box::pin(self.call(move |store| {
+            match Entry::new_in_store(store, SERVICE, &key)?.get_password() {
                 Ok(v) => Ok(Some(Secret::new(v))),
                 Err(keyring_core::Error::NoEntry) => Ok(None),
-                Err(e) => Err(backend(e)),
+                Err(e) => Err(e),
             }
         }))
     }
 
     fn set(&self, key: &str, value: Secret) -> BoxFuture<'_, Result<(), StoreError>> {
-        let (store, key) = (self.store.clone(), key.to_string());
-        Box::pin(blocking(move || {
-            Self::entry(&store, &key)?
-                .set_password(value.expose())
-                .map_err(backend)
+        let key = key.to_string();
+        Box::pin(self.call(move |store| {
+            Entry::new_in_store(store, SERVICE, &key)?.set_password(value.expose())
         }))
     }
 
     fn delete(&self, key: &str) -> BoxFuture<'_, Result<(), StoreError>> {
-        let (store, key) = (self.store.clone(), key.to_string());
-        Box::pin(blocking(move || {
-            match Self::entry(&store, &key)?.delete_credential() {
+        let key = key.to_string();
+        Box::pin(self.call(move |store| {
+            match Entry::new_in_store(store, SERVICE, &key)?.delete_credential() {
                 Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
-                Err(e) => Err(backend(e)),
+                Err(e) => Err(e),
             }
         }))
     }

@@ -10,6 +10,7 @@ mod api;
 mod chaos;
 mod hostile;
 mod interop;
+mod keyring;
 mod lifecycle;
 mod other_users;
 mod pkce;

@@ -200,3 +200,80 @@ async fn ssh_sessions_get_the_device_flow_and_are_told_why() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(env.fake.calls(Op::Authorize), 0);
 }
+
+/// HARDENING T3: any local uid can connect to the login's loopback callback port. Idle
+/// connections are closed at the head timeout, at most a few are held at once (the rest wait
+/// in the backlog, costing the daemon no descriptor), the daemon keeps answering, and once
+/// the login ends the port is closed. (The old listener had no timeout or cap: 20,000 fds.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_idle_callback_connections_is_bounded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = TestEnv::new().await;
+    let d = env.start_daemon().await;
+    let pid = d.child.id().unwrap();
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    };
+    let before = fds();
+    let (child, url) = start_login(&env, &[]).await;
+    let q: std::collections::HashMap<String, String> = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let port = url::Url::parse(&q["redirect_uri"]).unwrap().port().unwrap();
+
+    // One slowloris: half a head, then nothing. The daemon closes it.
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    slow.write_all(b"GET /oauth/callback HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let mut sink = Vec::new();
+    let closed = tokio::time::timeout(WAIT, slow.read_to_end(&mut sink)).await;
+    assert!(
+        closed.is_ok(),
+        "an idle callback connection was never closed"
+    );
+
+    // A hundred idle connections: the daemon holds at most its cap of them.
+    let mut flood = Vec::new();
+    for _ in 0..100 {
+        flood.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        env.run(&["status"]).await.code,
+        4,
+        "the daemon still answers"
+    );
+    let during = fds();
+    assert!(
+        during <= before + 16 + 8,
+        "{during} descriptors during the flood (before the login: {before})"
+    );
+
+    // The flood goes away (else the browser waits its turn behind it in the backlog); the
+    // browser gets through and the login ends.
+    drop(flood);
+    let resp = browser().get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // The login is over: its port is closed.
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err(),
+        "the callback port outlived the login"
+    );
+}

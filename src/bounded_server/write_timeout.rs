@@ -1,4 +1,4 @@
-//! A connection wrapper that gives up on clients that stop reading: a write that makes no
+//! A connection wrapper (for bounded_server) that gives up on clients that stop reading: a write that makes no
 //! progress for `WRITE_STALL` fails the connection (and frees its slot) instead of holding it
 //! forever. Reads are bounded by hyper's header timeout and the body timeout.
 
@@ -9,9 +9,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
-
-/// How long a blocked write may wait for the client to read.
-pub const WRITE_STALL: Duration = Duration::from_secs(10);
 
 pub struct WriteTimeout<S> {
     inner: S,
