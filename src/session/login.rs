@@ -51,20 +51,17 @@ pub(super) struct LoginCtx {
     pub region: String,
     pub scopes: Vec<String>,
     pub start_url: String,
-    pub reregistration_margin: Duration,
+    /// The live margins (read when a registration is picked, never copied).
+    pub margins: tokio::sync::watch::Receiver<super::Margins>,
     pub events: mpsc::Sender<(String, LoginEvent)>,
 }
 
 impl LoginCtx {
     /// A registration for `spec` that may start a login now (registered if needed).
     async fn client_for(&self, spec: &RegistrationSpec) -> Result<ClientRecord, RegistrationError> {
+        let margin = self.margins.borrow().reregistration;
         self.registrations
-            .get_or_register(
-                self.oidc.as_ref(),
-                spec,
-                self.clock.now(),
-                self.reregistration_margin,
-            )
+            .get_or_register(self.oidc.as_ref(), spec, self.clock.now(), margin)
             .await
     }
 

@@ -174,7 +174,7 @@ pub(super) struct Start {
     pub oidc: Arc<dyn crate::oidc::Oidc>,
     pub clock: Arc<dyn crate::clock::Clock>,
     pub registrations: Arc<super::registry::Registrations>,
-    pub reregistration_margin: Duration,
+    pub margins: tokio::sync::watch::Receiver<super::Margins>,
     pub events: LoginEvents,
 }
 
@@ -189,7 +189,7 @@ impl Start {
             region: cfg.region.clone(),
             scopes: cfg.scopes.clone(),
             start_url: cfg.start_url.clone(),
-            reregistration_margin: self.reregistration_margin,
+            margins: self.margins,
             events: self.events,
         }
     }

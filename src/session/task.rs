@@ -315,7 +315,7 @@ impl Task {
             oidc: self.oidc.clone(),
             clock: self.clock.clone(),
             registrations: self.registrations.clone(),
-            reregistration_margin: self.margins().reregistration,
+            margins: self.margins.clone(),
             events: events.clone(),
         };
         tracing::info!(session = %self.cfg.name, login_id = %start.login_id, flow = flow.as_str(), "starting a login");
