@@ -2,12 +2,14 @@
 //! Must not: hold policy or talk to AWS (the daemon does), or print a secret other than the
 //! token that `token` was asked for.
 
+mod accounts;
 mod client;
 mod credentials;
 mod exit;
 mod install;
 mod login;
 mod logout;
+mod profiles;
 mod run;
 mod status;
 mod token;
@@ -51,6 +53,11 @@ enum Command {
     Logout(logout::LogoutArgs),
     /// Print role credentials for an SSO profile (for credential_process, or --format env)
     Credentials(credentials::CredentialsArgs),
+    /// List every account the session can use and its roles
+    Accounts(accounts::AccountsArgs),
+    /// Print the AWS config profiles for every account and role, or keep them in the config
+    /// file (--write)
+    Profiles(profiles::ProfilesArgs),
     /// Install and start the per-user service (systemd user units or a launchd agent)
     Install(install::InstallArgs),
     /// Stop and remove the per-user service
@@ -128,6 +135,12 @@ fn dispatch(cli: Cli, env: Env) -> Result<(), Failure> {
             &settings(&flags, &env)?,
             &env,
         )),
+        Command::Accounts(args) => {
+            client_rt()?.block_on(accounts::accounts(args, &settings(&flags, &env)?, &env))
+        }
+        Command::Profiles(args) => {
+            client_rt()?.block_on(profiles::profiles(args, &settings(&flags, &env)?, &env))
+        }
         Command::Install(args) => install::install(args, &settings(&flags, &env)?, &env),
         Command::Uninstall(args) => install::uninstall(args, &settings(&flags, &env)?, &env),
     }

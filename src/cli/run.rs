@@ -94,6 +94,7 @@ async fn run_async(
         config_file: settings.aws_config_file.display().to_string(),
         config_problems: daemon::reload::ConfigProblems::default(),
         aws: RwLock::new(config::AwsConfig::default()),
+        profile_blocks: RwLock::default(),
     });
     // The same load-validate-apply pipeline as a live reload.
     daemon::reload::reload(&settings.aws_config_file, &env, &state).await;

@@ -106,6 +106,32 @@ pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
     for s in &data.sessions {
         render_session(&mut out, s, now);
     }
+    for p in &data.profiles {
+        let _ = writeln!(out);
+        if p.up_to_date {
+            let _ = writeln!(
+                out,
+                "profiles of {}: up to date with its accounts (as of {})",
+                p.session,
+                relative(p.checked_at, now)
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "profiles of {}: OUT OF DATE ({} new, {} gone, as of {}); run `sso-agent profiles {} --write`{}",
+                p.session,
+                p.missing.len(),
+                p.gone.len(),
+                relative(p.checked_at, now),
+                p.session,
+                if p.gone.is_empty() {
+                    ""
+                } else {
+                    " (--prune drops the gone ones)"
+                }
+            );
+        }
+    }
     out
 }
 

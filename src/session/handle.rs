@@ -74,6 +74,7 @@ impl Outputs {
 #[derive(Clone)]
 pub struct SessionHandle {
     roles: Arc<Roles>,
+    accounts: Arc<super::accounts::AccountsCache>,
     clock: Arc<dyn Clock>,
     config: Arc<SessionConfig>,
     tx: mpsc::Sender<Command>,
@@ -248,6 +249,19 @@ impl SessionHandle {
     ) -> Result<RoleCredentials, SessionError> {
         self.roles.get(self, account_id, role_name).await
     }
+
+    /// Every account and role the session can use (cached briefly; `refresh` asks again).
+    pub async fn accounts(&self, refresh: bool) -> Result<crate::api::AccountsData, SessionError> {
+        let portal = self.roles.portal().clone();
+        self.accounts
+            .get(self, portal, self.clock.clone(), refresh)
+            .await
+    }
+
+    /// The last account list, if one was fetched (never waits, never asks the portal).
+    pub fn last_accounts(&self) -> Option<crate::api::AccountsData> {
+        self.accounts.last()
+    }
 }
 
 pub(super) fn spawn(
@@ -310,6 +324,7 @@ pub(super) fn spawn(
     });
     SessionHandle {
         roles,
+        accounts: Arc::default(),
         clock,
         config,
         tx,

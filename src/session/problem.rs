@@ -43,6 +43,8 @@ pub enum UpstreamError {
     TokenExpired(Problem),
     #[error("GetRoleCredentials failed: {0}")]
     RoleCredentials(PortalError),
+    #[error("listing the accounts of session {session} failed: {cause}")]
+    ListAccounts { session: String, cause: PortalError },
     /// The portal handed out credentials that the local clock says have expired.
     #[error(
         "the portal's role credentials for role {role} in account {account} expire at {expiration}, which the local clock ({now}) says is past: the local clock is probably wrong; fix it (e.g. enable NTP) and ask again"
