@@ -31,6 +31,9 @@ pub(super) struct Chain {
     pub generation: u64,
     /// The expiry of the current token was reported (once per token).
     pub expiry_reported: bool,
+    /// The token is exported to the SDK cache: it must stay out of every SDK's refusal
+    /// window (`policy::exported_refresh_at`).
+    pub exported: bool,
 }
 
 /// Whether a token expiring at `expires_at` stays valid `min_validity` (at least the skew)
@@ -254,12 +257,11 @@ pub(super) fn next_refresh_at(
         return Some(t);
     }
     let rec = chain.record.as_ref()?;
-    Some(policy::refresh_at(
-        rec.issued_at,
-        rec.expires_at,
-        margins.refresh,
-        chain.jitter,
-    ))
+    let at = policy::refresh_at(rec.issued_at, rec.expires_at, margins.refresh, chain.jitter);
+    Some(match chain.exported {
+        true => policy::exported_refresh_at(rec.issued_at, rec.expires_at, at),
+        false => at,
+    })
 }
 
 /// When to register a fresh login client: only for sessions in use (tokens held), ahead of

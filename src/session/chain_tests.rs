@@ -195,6 +195,13 @@ fn when_to_wake() {
         next_wake(&chain(60 * MIN, false), T0, MARGINS, false, None),
         Some(T0 + 60 * MIN)
     );
+    // exported to the SDK cache: kept out of the SDKs' refusal window (policy.rs)
+    let short = Chain {
+        exported: true,
+        ..chain(8 * MIN, true)
+    };
+    let secs = Duration::from_secs(150);
+    assert_eq!(next_wake(&short, T0, MARGINS, false, None), Some(T0 + secs));
     // back-off: the retry
     let b = Chain {
         retry_at: Some(T0 + 7 * MIN),

@@ -70,6 +70,7 @@ impl Task {
         margins: watch::Receiver<Margins>,
         out: Outputs,
     ) -> Self {
+        let exported = deps.aws_cli_cache.is_some();
         Self {
             oidc: deps.oidc.for_endpoint(&cfg.oidc_endpoint),
             saved: Saved::new(cfg.clone(), deps.store, deps.aws_cli_cache),
@@ -79,7 +80,10 @@ impl Task {
             registrations,
             roles,
             margins,
-            chain: Chain::default(),
+            chain: Chain {
+                exported,
+                ..Chain::default()
+            },
             problem: None,
             store_problem: None,
             upkeep: Upkeep::default(),

@@ -17,6 +17,7 @@ mod other_users;
 mod pkce;
 mod refresh;
 mod reload;
+mod sdk_matrix;
 mod secrets;
 mod service;
 mod upstream;
