@@ -52,7 +52,6 @@ pub fn error_code(e: &SessionError) -> ErrorCode {
         SessionError::LoginRequired(_) => ErrorCode::LoginRequired,
         SessionError::LoginPending(_) => ErrorCode::LoginPending,
         SessionError::Upstream(_) => ErrorCode::UpstreamError,
-        SessionError::Timeout(_) => ErrorCode::Timeout,
         SessionError::Store(_) => ErrorCode::StoreUnavailable,
         SessionError::Forbidden(_) => ErrorCode::Forbidden,
         SessionError::Internal(_) => ErrorCode::Internal,

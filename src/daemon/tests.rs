@@ -226,7 +226,12 @@ fn logged_in(lifetime: Duration) -> TokenRecord {
 }
 
 fn corp_key() -> String {
-    token_key("corp", START_URL, "us-east-1")
+    token_key(
+        "corp",
+        START_URL,
+        "us-east-1",
+        "https://oidc.us-east-1.amazonaws.com/",
+    )
 }
 
 /// Starts the daemon with session `corp` and profile `dev` on it, its store holding `record`.
