@@ -179,10 +179,12 @@ impl ErrorBody {
                 String::new()
             }
         });
+        // Outside text from here on: escaped and capped once, for every error built from it.
+        let clean = |s: String| crate::outside_text::clean(&s).into_owned();
         ErrorBody {
-            name,
-            oauth_error: field(&["error"]),
-            message,
+            name: name.map(clean),
+            oauth_error: field(&["error"]).map(clean),
+            message: clean(message),
         }
     }
 }
