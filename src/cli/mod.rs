@@ -4,6 +4,7 @@
 
 mod client;
 mod credentials;
+mod exec;
 mod exit;
 mod install;
 mod login;
@@ -51,6 +52,8 @@ enum Command {
     Logout(logout::LogoutArgs),
     /// Print role credentials for an SSO profile (for credential_process, or --format env)
     Credentials(credentials::CredentialsArgs),
+    /// Run a command with a profile's role credentials served live by the daemon
+    Exec(exec::ExecArgs),
     /// Install and start the per-user service (systemd user units or a launchd agent)
     Install(install::InstallArgs),
     /// Stop and remove the per-user service
@@ -89,9 +92,19 @@ pub fn main() -> ExitCode {
             return code.into();
         }
     };
-    let result = dispatch(cli, env);
+    let result = match cli.command {
+        // exec exits with its child's status, any number.
+        Command::Exec(args) => {
+            let flags = Flags {
+                socket: cli.socket,
+                ..Flags::default()
+            };
+            settings(&flags, &env).and_then(|s| exec::exec(args, &s, &env))
+        }
+        command => dispatch(cli.socket, command, env).map(|()| Exit::Ok.into()),
+    };
     match result {
-        Ok(()) => Exit::Ok.into(),
+        Ok(code) => code,
         Err(f) => {
             eprintln!("sso-agent: {}", f.message);
             f.exit.into()
@@ -99,12 +112,12 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn dispatch(cli: Cli, env: Env) -> Result<(), Failure> {
+fn dispatch(socket: Option<PathBuf>, command: Command, env: Env) -> Result<(), Failure> {
     let mut flags = Flags {
-        socket: cli.socket,
+        socket,
         ..Flags::default()
     };
-    match cli.command {
+    match command {
         Command::Run(args) => {
             flags.log = args.log;
             flags.refresh_margin = args.refresh_margin;
@@ -130,6 +143,7 @@ fn dispatch(cli: Cli, env: Env) -> Result<(), Failure> {
         )),
         Command::Install(args) => install::install(args, &settings(&flags, &env)?, &env),
         Command::Uninstall(args) => install::uninstall(args, &settings(&flags, &env)?, &env),
+        Command::Exec(_) => Err(Failure::new(Exit::Error, "exec is run by main")),
     }
 }
 

@@ -85,8 +85,14 @@ async fn run_async(
         reregistration_margin: settings.reregistration_margin,
         aws_cli_cache,
     };
+    let manager = Arc::new(Manager::new(deps));
     let state = Arc::new(AppState {
-        manager: Arc::new(Manager::new(deps)),
+        exec: Arc::new(daemon::exec_endpoint::ExecEndpoint::new(
+            clock.clone(),
+            Arc::new(OsEntropy),
+            manager.clone(),
+        )),
+        manager,
         store,
         started_at: clock.now(),
         socket: settings.socket.display().to_string(),

@@ -2,6 +2,7 @@
 //! spawns long-lived tasks besides the session manager.
 //! Must not: hold token policy (session/) or format output for users (cli/).
 
+pub mod exec_endpoint;
 pub mod listener;
 pub mod ready;
 pub mod reload;
@@ -97,19 +98,28 @@ pub async fn serve(
         service_fn(move |req| {
             let state = state.clone();
             async move {
-                if allowed {
-                    Ok::<_, std::convert::Infallible>(routes::handle(state, req).await)
-                } else {
+                use http_body_util::Either;
+                if !allowed {
                     Ok(routes::error(
                         ErrorCode::Forbidden,
                         "this socket serves only the user who runs the daemon",
-                    ))
+                    )
+                    .map(Either::Left))
+                } else if exec_endpoint::is_exec_route(&req) {
+                    Ok(exec_endpoint::route(&state, req).await)
+                } else {
+                    Ok::<_, std::convert::Infallible>(
+                        routes::handle(state, req).await.map(Either::Left),
+                    )
                 }
             }
         })
     };
-    let stopping = async {
+    let exec = state.exec.clone();
+    let stopping = async move {
         shutdown.await;
+        // Held exec connections end now, so the drain does not wait on them.
+        exec.close();
         ready::stopping();
         tracing::info!("stopping: no new connections; draining");
     };

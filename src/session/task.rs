@@ -263,12 +263,26 @@ impl SessionHandle {
         account_id: &str,
         role_name: &str,
     ) -> Result<RoleCredentials, SessionError> {
+        self.role_credentials_valid_for(account_id, role_name, ROLE_CREDENTIALS_MARGIN)
+            .await
+    }
+
+    /// `role_credentials` with more than `min_validity` left (at least the 15 minutes):
+    /// `exec`'s keep-fresh loop fetches ahead of the margin, so what the endpoint serves never
+    /// falls inside it (session/keep_fresh.rs).
+    pub async fn role_credentials_valid_for(
+        &self,
+        account_id: &str,
+        role_name: &str,
+        min_validity: Duration,
+    ) -> Result<RoleCredentials, SessionError> {
         let slot = self.roles.slot(account_id, role_name);
         let mut cached = slot.lock().await;
         let now = self.clock.now();
+        let min_validity = min_validity.max(ROLE_CREDENTIALS_MARGIN);
         if let Some(c) = cached
             .as_ref()
-            .filter(|c| c.expiration > now + ROLE_CREDENTIALS_MARGIN)
+            .filter(|c| c.expiration > now + min_validity)
         {
             return Ok(c.clone());
         }
