@@ -14,6 +14,7 @@ pub mod entropy;
 pub mod env;
 pub mod error_text;
 pub mod oidc;
+pub mod outside_text;
 pub mod paths;
 pub mod platform;
 pub mod portal;

@@ -141,6 +141,12 @@ pub mod paths {
     pub fn logout(session: &str) -> String {
         format!("/v1/sessions/{}/logout", enc(session))
     }
+
+    /// `refresh`: ask the portal again instead of the daemon's brief cache.
+    pub fn accounts(session: &str, refresh: bool) -> String {
+        let query = if refresh { "?refresh=true" } else { "" };
+        format!("/v1/sessions/{}/accounts{query}", enc(session))
+    }
 }
 
 #[cfg(test)]

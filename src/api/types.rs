@@ -26,6 +26,26 @@ pub struct StatusData {
     #[serde(default)]
     pub config_problems: Vec<ConfigProblem>,
     pub sessions: Vec<SessionStatus>,
+    /// Each session with an sso-agent profiles block in the config file, compared with the
+    /// account list the daemon last fetched (after each login, or by `accounts`/`profiles`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<ProfilesFreshness>,
+}
+
+/// Whether a session's profiles block still matches its accounts and roles. The daemon never
+/// writes the block itself; `sso-agent profiles SESSION --write` does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfilesFreshness {
+    pub session: String,
+    pub up_to_date: bool,
+    /// `ACCOUNT/ROLE` assignments that no profile of the session in the config names.
+    pub missing: Vec<String>,
+    /// `ACCOUNT/ROLE` entries of the block that are no longer assigned.
+    pub gone: Vec<String>,
+    /// When the compared account list was fetched.
+    #[serde(with = "serde_rfc3339")]
+    pub checked_at: OffsetDateTime,
 }
 
 /// One config file's current problem.
@@ -230,4 +250,27 @@ pub struct ExecGrant {
     /// The profile's `region`, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+}
+
+/// `GET /v1/sessions/{name}/accounts`: every account the session can use, with its roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountsData {
+    pub session: String,
+    /// When the portal was asked (the daemon caches the list briefly; `?refresh=true` asks again).
+    #[serde(with = "serde_rfc3339")]
+    pub fetched_at: OffsetDateTime,
+    pub accounts: Vec<AccountEntry>,
+}
+
+/// One account (as ListAccounts names it) and its role names (ListAccountRoles).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountEntry {
+    pub account_id: String,
+    #[serde(default)]
+    pub account_name: Option<String>,
+    #[serde(default)]
+    pub email_address: Option<String>,
+    pub roles: Vec<String>,
 }

@@ -2,6 +2,7 @@
 //! Must not: hold policy or talk to AWS (the daemon does), or print a secret other than the
 //! token that `token` was asked for.
 
+mod accounts;
 mod client;
 mod credentials;
 mod exec;
@@ -9,6 +10,7 @@ mod exit;
 mod install;
 mod login;
 mod logout;
+mod profiles;
 mod run;
 mod status;
 mod token;
@@ -54,6 +56,11 @@ enum Command {
     Credentials(credentials::CredentialsArgs),
     /// Run a command with a profile's role credentials served live by the daemon
     Exec(exec::ExecArgs),
+    /// List every account the session can use and its roles
+    Accounts(accounts::AccountsArgs),
+    /// Print the AWS config profiles for every account and role, or keep them in the config
+    /// file (--write)
+    Profiles(profiles::ProfilesArgs),
     /// Install and start the per-user service (systemd user units or a launchd agent)
     Install(install::InstallArgs),
     /// Stop and remove the per-user service
@@ -106,7 +113,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(f) => {
-            eprintln!("sso-agent: {}", f.message);
+            eprintln!("sso-agent: {}", crate::outside_text::escape(&f.message));
             f.exit.into()
         }
     }
@@ -141,6 +148,12 @@ fn dispatch(socket: Option<PathBuf>, command: Command, env: Env) -> Result<(), F
             &settings(&flags, &env)?,
             &env,
         )),
+        Command::Accounts(args) => {
+            client_rt()?.block_on(accounts::accounts(args, &settings(&flags, &env)?, &env))
+        }
+        Command::Profiles(args) => {
+            client_rt()?.block_on(profiles::profiles(args, &settings(&flags, &env)?, &env))
+        }
         Command::Install(args) => install::install(args, &settings(&flags, &env)?, &env),
         Command::Uninstall(args) => install::uninstall(args, &settings(&flags, &env)?, &env),
         Command::Exec(_) => Err(Failure::new(Exit::Error, "exec is run by main")),

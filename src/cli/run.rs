@@ -2,7 +2,6 @@
 //! until SIGTERM/SIGINT.
 //! Must not: contain daemon behaviour itself (that is `daemon::serve` and `session`).
 
-use std::io::IsTerminal;
 use std::sync::{Arc, RwLock};
 
 use tracing_subscriber::EnvFilter;
@@ -34,8 +33,10 @@ pub fn run(settings: Settings, flags: Flags, env: Env) -> Result<(), Failure> {
     })?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        // Every line escaped (outside text cannot forge a line or drive a terminal), so no
+        // colours: their escapes would be escaped too.
+        .with_writer(crate::outside_text::LogWriter)
+        .with_ansi(false)
         .init();
     daemon::ready::harden_process();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -99,6 +100,7 @@ async fn run_async(
         config_file: settings.aws_config_file.display().to_string(),
         config_problems: daemon::reload::ConfigProblems::default(),
         aws: RwLock::new(config::AwsConfig::default()),
+        profile_blocks: RwLock::default(),
     });
     // The same load-validate-apply pipeline as a live reload.
     daemon::reload::reload(&settings.aws_config_file, &env, &state).await;

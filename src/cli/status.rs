@@ -66,6 +66,7 @@ fn when(at: Option<OffsetDateTime>, now: OffsetDateTime) -> String {
 }
 
 pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
+    use crate::outside_text::escape;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -81,7 +82,7 @@ pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
         format!(
             "{} UNAVAILABLE: {}; tokens are kept in memory only",
             data.store.backend,
-            data.store.detail.as_deref().unwrap_or("unknown reason")
+            escape(data.store.detail.as_deref().unwrap_or("unknown reason"))
         )
     };
     let _ = writeln!(out, "store:  {store}");
@@ -89,12 +90,11 @@ pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
     if data.config_problems.is_empty() {
         // a daemon from before per-file problems
         if let Some(e) = &data.config_error {
-            let _ = writeln!(out, "config problem: {e}");
+            let _ = writeln!(out, "config problem: {}", escape(e));
         }
     }
     for p in &data.config_problems {
-        // outside text: quotes a line of the user's file (Debug-escaped where it is made)
-        let _ = writeln!(out, "config problem: {}", p.problem);
+        let _ = writeln!(out, "config problem: {}", escape(&p.problem));
     }
     if data.sessions.is_empty() {
         let _ = writeln!(
@@ -106,17 +106,46 @@ pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
     for s in &data.sessions {
         render_session(&mut out, s, now);
     }
+    for p in &data.profiles {
+        let _ = writeln!(out);
+        if p.up_to_date {
+            let _ = writeln!(
+                out,
+                "profiles of {}: up to date with its accounts (as of {})",
+                p.session,
+                relative(p.checked_at, now)
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "profiles of {}: OUT OF DATE ({} new, {} gone, as of {}); run `sso-agent profiles {} --write`{}",
+                p.session,
+                p.missing.len(),
+                p.gone.len(),
+                relative(p.checked_at, now),
+                p.session,
+                if p.gone.is_empty() {
+                    ""
+                } else {
+                    " (--prune drops the gone ones)"
+                }
+            );
+        }
+    }
     out
 }
 
 fn render_session(out: &mut String, s: &SessionStatus, now: OffsetDateTime) {
+    // Outside text (names from the config file, upstream messages) is escaped field by
+    // field, so none of it can start a line of its own.
+    use crate::outside_text::escape;
     let _ = writeln!(
         out,
         "\n[{}] {}  ({} {})",
-        s.name,
+        escape(&s.name),
         s.state.as_str(),
-        s.region,
-        s.start_url
+        escape(&s.region),
+        escape(&s.start_url)
     );
     let _ = writeln!(
         out,
@@ -153,11 +182,11 @@ fn render_session(out: &mut String, s: &SessionStatus, now: OffsetDateTime) {
         let _ = writeln!(out, "  next login needed     {}", when(Some(by), now));
     }
     if let Some(e) = &s.last_error {
-        let _ = writeln!(out, "  last error            {e}");
+        let _ = writeln!(out, "  last error            {}", escape(e));
     }
     match s.state {
         SessionState::LoginRequired => {
-            let _ = writeln!(out, "  -> run `sso-agent login {}`", s.name);
+            let _ = writeln!(out, "  -> run `sso-agent login {}`", escape(&s.name));
         }
         SessionState::LoginPending => {
             let _ = writeln!(out, "  -> a login is waiting for approval");

@@ -4,6 +4,8 @@
 //! Must not: watch files (daemon::reload does) or hold runtime state.
 
 mod aws_ini;
+pub mod profiles_block;
+pub mod profiles_file;
 mod settings;
 
 use std::fmt;

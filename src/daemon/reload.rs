@@ -1,7 +1,9 @@
 //! Hot reload of the AWS config and the agent TOML: watches each file through its directory
 //! (so editors' write-temp-and-rename is seen; a watch on the file itself dies at the first
 //! rename), or through the nearest existing parent while that directory does not exist yet
-//! (the optional settings directory, usually), moving the watch down as directories appear.
+//! (the optional settings directory, usually), moving the watch down as directories appear;
+//! a symlinked file's target directory is watched too (dotfiles are edited, and `profiles
+//! --write` writes, at the target).
 //! Only a change (create, write, rename, remove) reloads; a read never does (the daemon's
 //! own read of the file would otherwise start a reload loop). Each reload re-runs the same
 //! load-and-validate pipeline off the async workers and applies the result only if it loads;
@@ -131,10 +133,23 @@ where
     let (tx, mut rx) = mpsc::channel::<()>(1);
     // The file itself, or a directory on its way (created, removed, renamed). By name, not
     // whole path: some backends (FSEvents) report canonical paths (/private/var/… for /var/…).
-    let names: Vec<std::ffi::OsString> = file
+    let mut names: Vec<std::ffi::OsString> = file
         .ancestors()
         .filter_map(|a| a.file_name().map(ToOwned::to_owned))
         .collect();
+    // A symlinked file (dotfiles) is edited, and written by `profiles --write`, at its
+    // target: watch the target's directory too, and its name.
+    let target_dir = std::fs::canonicalize(&file).ok().and_then(|target| {
+        let (tdir, tname) = (
+            target.parent()?.to_path_buf(),
+            target.file_name()?.to_owned(),
+        );
+        let own_dir = file.parent().and_then(|d| std::fs::canonicalize(d).ok());
+        (own_dir.as_deref() != Some(tdir.as_path())).then(|| {
+            names.push(tname);
+            tdir
+        })
+    });
     let handler = move |res: notify::Result<notify::Event>| match res {
         Ok(ev) => {
             let relevant = ev
@@ -162,6 +177,12 @@ where
     };
     let mut watched = rearm(&watcher, &file, None, what);
     watched.as_ref()?;
+    if let Some(tdir) = &target_dir {
+        let mut w = watcher.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = w.watch(tdir, RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %tdir.display(), error = %e, what, "cannot watch the link's target directory; edits there need a restart");
+        }
+    }
     let weak: Weak<Mutex<notify::RecommendedWatcher>> = Arc::downgrade(&watcher);
     tokio::spawn(async move {
         while rx.recv().await.is_some() {
@@ -253,10 +274,24 @@ pub async fn reload_settings(running: &Settings, flags: &Flags, env: &Env, state
 /// then asks `status` sees the new state.
 pub async fn reload(file: &Path, env: &Env, state: &AppState) {
     let path = file.to_path_buf();
-    let loaded = off_workers("AWS config", move || config::load_aws_config(&path)).await;
+    // The config and (for `status`) the profiles its sso-agent blocks hold, both read off
+    // the async workers; the block is never written here.
+    let loaded = off_workers("AWS config", move || {
+        let aws = config::load_aws_config(&path)?;
+        let blocks = config::profiles_file::read_block_assignments(&path).unwrap_or_default();
+        Ok((aws, blocks))
+    })
+    .await;
     let shown = file.display().to_string();
     match loaded {
-        Ok(aws) => {
+        Ok((aws, blocks)) => {
+            for (session, entries) in &blocks {
+                tracing::trace!(%session, ?entries, "profiles block read");
+            }
+            *state
+                .profile_blocks
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = blocks;
             let (sessions, problems) = super::sessions_from(&aws, env);
             for p in &problems {
                 tracing::error!(problem = %p, "session left out");

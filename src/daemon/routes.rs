@@ -38,7 +38,12 @@ pub struct AppState {
     pub aws: RwLock<crate::config::AwsConfig>,
     /// `exec`'s container-credentials endpoint and its tokens.
     pub exec: Arc<super::exec_endpoint::ExecEndpoint>,
+    /// (account, role) of each entry of every session's profiles block in the config file.
+    pub profile_blocks: RwLock<ProfileBlocks>,
 }
+
+pub type ProfileBlocks =
+    std::collections::BTreeMap<String, std::collections::BTreeSet<(String, String)>>;
 
 pub type Resp = Response<Full<Bytes>>;
 
@@ -123,6 +128,7 @@ pub enum Action {
     StartLogin,
     LoginStatus,
     Logout,
+    Accounts,
     /// A known action with a method it does not take (`Allow` lists what works).
     NotAllowed(&'static str),
     NotFound,
@@ -154,9 +160,11 @@ pub fn parse_route(method: &Method, path: &str, query: &str) -> Result<Route, Bo
                 ("login", &Method::POST) => Action::StartLogin,
                 ("login", &Method::GET) => Action::LoginStatus,
                 ("logout", &Method::POST) => Action::Logout,
+                ("accounts", &Method::GET) => Action::Accounts,
                 ("token", _) => Action::NotAllowed("GET"),
                 ("login", _) => Action::NotAllowed("GET, POST"),
                 ("logout", _) => Action::NotAllowed("POST"),
+                ("accounts", _) => Action::NotAllowed("GET"),
                 _ => Action::NotFound,
             };
             Ok(Route::Session {
@@ -244,12 +252,25 @@ where
                 Err(resp) => return *resp,
             };
             match session.start_login(login.flow).await {
-                Ok(started) => ok(started),
+                Ok(started) => {
+                    if !started.joined {
+                        // After the login, the account list is fetched again for `status`.
+                        let session = session.clone();
+                        tokio::spawn(async move {
+                            crate::session::accounts::refresh_after_login(&session).await;
+                        });
+                    }
+                    ok(started)
+                }
                 Err(e) => session_error(e),
             }
         }
         Action::LoginStatus => ok(session.login_status(params.wait).await),
         Action::Logout => logout(&session, &name).await,
+        Action::Accounts => match session.accounts(params.refresh).await {
+            Ok(a) => ok(a),
+            Err(e) => session_error(e),
+        },
         Action::NotAllowed(allow) => not_allowed(method, path, allow),
         Action::NotFound => not_found(path),
     }
@@ -323,7 +344,34 @@ fn status(state: &AppState) -> StatusData {
         },
         config_problems: problems,
         sessions: state.manager.statuses(),
+        profiles: profiles_freshness(state),
     }
+}
+
+/// For each session with a profiles block and a fetched account list: is the block current?
+fn profiles_freshness(state: &AppState) -> Vec<crate::api::ProfilesFreshness> {
+    let blocks = state
+        .profile_blocks
+        .read()
+        .unwrap_or_else(|p| p.into_inner());
+    let aws = state.aws.read().unwrap_or_else(|p| p.into_inner());
+    blocks
+        .iter()
+        .filter_map(|(name, block)| {
+            let list = state.manager.get(name)?.last_accounts()?;
+            let configured = aws
+                .profiles
+                .values()
+                .filter(|p| p.sso_session.as_deref() == Some(name))
+                .filter_map(|p| Some((p.sso_account_id.clone()?, p.sso_role_name.clone()?)))
+                .collect();
+            Some(crate::session::accounts::freshness(
+                &list,
+                block,
+                &configured,
+            ))
+        })
+        .collect()
 }
 
 fn unknown_session(state: &AppState, name: &str) -> Resp {
@@ -343,7 +391,7 @@ fn not_found(path: &str) -> Resp {
     error(
         ErrorCode::NotFound,
         format!(
-            "no such route: {path}; see /v1/status and /v1/sessions/{{name}}/{{token|login|logout}}"
+            "no such route: {path}; see /v1/status and /v1/sessions/{{name}}/{{token|login|logout|accounts}}"
         ),
     )
 }
@@ -403,6 +451,8 @@ fn too_large() -> Resp {
 pub struct Params {
     pub min_validity: Duration,
     pub wait: Duration,
+    /// `accounts`: skip the daemon's brief cache.
+    pub refresh: bool,
 }
 
 impl Params {
@@ -433,9 +483,16 @@ impl Params {
                         ));
                     }
                 }
+                "refresh" => {
+                    p.refresh = match v.as_ref() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(format!("refresh must be true or false, not `{v}`")),
+                    };
+                }
                 other => {
                     return Err(format!(
-                        "unknown query parameter `{other}`; known: minValidity, wait"
+                        "unknown query parameter `{other}`; known: minValidity, wait, refresh"
                     ));
                 }
             }
@@ -458,6 +515,9 @@ mod tests {
         assert!(Params::parse("minValidity=ten").is_err());
         assert!(Params::parse("wait=99999").is_err());
         assert!(Params::parse("bogus=1").is_err());
+        assert!(Params::parse("refresh=true").unwrap().refresh);
+        assert!(!Params::parse("refresh=false").unwrap().refresh);
+        assert!(Params::parse("refresh=yes").is_err());
     }
 
     #[test]

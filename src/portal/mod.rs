@@ -1,6 +1,8 @@
-//! The AWS SSO portal (`sso`, restJson1): role credentials for an access token, and Logout
-//! (WIRE.md §7). Bearer header `x-amz-sso_bearer_token`; `expiration` in epoch milliseconds.
+//! The AWS SSO portal (`sso`, restJson1): role credentials for an access token, the account
+//! and role listings (accounts.rs), and Logout (WIRE.md §7). Bearer header `x-amz-sso_bearer_token`; `expiration` in epoch milliseconds.
 //! Must not: cache (session/ does) or log a secret.
+
+mod accounts;
 
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -9,6 +11,8 @@ use url::Url;
 use crate::clock::BoxFuture;
 use crate::oidc::{OidcError, error_name, http_client_helpers as h};
 use crate::secret::Secret;
+
+pub use accounts::{AccountInfo, AccountPage, MAX_RESULT, RolePage};
 
 #[derive(Debug, Clone)]
 pub struct RoleCredentials {
@@ -84,6 +88,19 @@ pub trait Portal: Send + Sync + 'static {
         role_name: &str,
     ) -> BoxFuture<'_, Result<RoleCredentials, PortalError>>;
     fn logout(&self, token: &Secret) -> BoxFuture<'_, Result<(), PortalError>>;
+    /// One page of ListAccounts (`next_token` from the previous page).
+    fn list_accounts(
+        &self,
+        token: &Secret,
+        next_token: Option<&str>,
+    ) -> BoxFuture<'_, Result<AccountPage, PortalError>>;
+    /// One page of ListAccountRoles for `account_id`.
+    fn list_account_roles(
+        &self,
+        token: &Secret,
+        account_id: &str,
+        next_token: Option<&str>,
+    ) -> BoxFuture<'_, Result<RolePage, PortalError>>;
 }
 
 pub struct HttpPortal {
@@ -190,6 +207,23 @@ impl Portal for HttpPortal {
             .await
             .map(|_| ())
         })
+    }
+
+    fn list_accounts(
+        &self,
+        token: &Secret,
+        next_token: Option<&str>,
+    ) -> BoxFuture<'_, Result<AccountPage, PortalError>> {
+        self.list_accounts_page(token, next_token)
+    }
+
+    fn list_account_roles(
+        &self,
+        token: &Secret,
+        account_id: &str,
+        next_token: Option<&str>,
+    ) -> BoxFuture<'_, Result<RolePage, PortalError>> {
+        self.list_account_roles_page(token, account_id, next_token)
     }
 }
 

@@ -287,7 +287,8 @@ pub fn ensure(path: &Path, privacy: Privacy, fix: &str) -> Result<CheckedDir, Di
     imp::ensure(path, privacy, fix)
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 

@@ -2,6 +2,7 @@
 //! `Manager` holds a handle per session for the daemon's routes.
 //! Must not: touch the socket, format output for users, or read the clock or env directly.
 
+pub mod accounts;
 pub mod keep_fresh;
 mod login;
 pub mod policy;

@@ -71,6 +71,7 @@ enum Command {
 #[derive(Clone)]
 pub struct SessionHandle {
     portal: Arc<dyn Portal>,
+    accounts: Arc<super::accounts::AccountsCache>,
     roles: Arc<RoleSlots>,
     clock: Arc<dyn crate::clock::Clock>,
     config: Arc<SessionConfig>,
@@ -312,6 +313,20 @@ impl SessionHandle {
     }
 }
 
+impl SessionHandle {
+    /// Every account and role the session can use (cached briefly; `refresh` asks again).
+    pub async fn accounts(&self, refresh: bool) -> Result<crate::api::AccountsData, SessionError> {
+        self.accounts
+            .get(self, self.portal.clone(), self.clock.clone(), refresh)
+            .await
+    }
+
+    /// The last account list, if one was fetched (never waits, never asks the portal).
+    pub fn last_accounts(&self) -> Option<crate::api::AccountsData> {
+        self.accounts.last()
+    }
+}
+
 pub(super) fn spawn(
     cfg: SessionConfig,
     deps: Deps,
@@ -379,6 +394,7 @@ pub(super) fn spawn(
     });
     SessionHandle {
         portal,
+        accounts: Arc::default(),
         roles: Arc::new(RoleSlots::default()),
         clock,
         config,

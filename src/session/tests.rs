@@ -158,6 +158,10 @@ struct PortalStub {
     reject: AtomicUsize,
     calls: AtomicUsize,
     tokens: Mutex<Vec<String>>,
+    /// ListAccountRoles of this account answers ForbiddenException.
+    forbid_roles_of: Mutex<Option<String>>,
+    /// The next this many ListAccounts calls answer TooManyRequestsException.
+    throttle: AtomicUsize,
 }
 
 impl crate::portal::Portal for PortalStub {
@@ -190,6 +194,58 @@ impl crate::portal::Portal for PortalStub {
 
     fn logout(&self, _t: &Secret) -> BoxFuture<'_, Result<(), crate::portal::PortalError>> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// Accounts `1` and `2`, one per page (`next_token` is the next index).
+    fn list_accounts(
+        &self,
+        _t: &Secret,
+        next: Option<&str>,
+    ) -> BoxFuture<'_, Result<crate::portal::AccountPage, crate::portal::PortalError>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let i: usize = next.map_or(0, |n| n.parse().unwrap());
+        let throttled = self
+            .throttle
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        Box::pin(async move {
+            if throttled {
+                return Err(crate::portal::PortalError::TooManyRequests {
+                    message: "slow down".into(),
+                });
+            }
+            Ok(crate::portal::AccountPage {
+                accounts: vec![crate::portal::AccountInfo {
+                    account_id: (i + 1).to_string(),
+                    account_name: Some(format!("acct-{}", i + 1)),
+                    email_address: None,
+                }],
+                next_token: (i == 0).then(|| "1".to_string()),
+            })
+        })
+    }
+
+    /// Roles `A` and `B` of every account, one per page.
+    fn list_account_roles(
+        &self,
+        _t: &Secret,
+        account: &str,
+        next: Option<&str>,
+    ) -> BoxFuture<'_, Result<crate::portal::RolePage, crate::portal::PortalError>> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let last = next.is_some();
+        let forbidden = self.forbid_roles_of.lock().unwrap().as_deref() == Some(account);
+        Box::pin(async move {
+            if forbidden {
+                return Err(crate::portal::PortalError::Forbidden {
+                    message: "No access".into(),
+                });
+            }
+            Ok(crate::portal::RolePage {
+                roles: vec![if last { "B" } else { "A" }.to_string()],
+                next_token: (!last).then(|| "b".to_string()),
+            })
+        })
     }
 }
 
@@ -633,6 +689,94 @@ async fn role_credentials_refresh_once_on_401_and_are_cached() {
     tokio::time::advance(20 * MIN).await;
     h.role_credentials("111122223333", "Admin").await.unwrap();
     assert_eq!(portal.calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn accounts_follow_every_page_and_are_cached_briefly() {
+    let clock = Arc::new(TestClock::new(T0));
+    let oidc = Scripted::new(clock.clone(), rotating());
+    let store = Arc::new(MemoryStore::new());
+    let c = config();
+    store
+        .set(
+            &token_key(&c.name, &c.start_url, &c.region),
+            stored(60 * MIN, Some("rt-0")).to_secret().unwrap(),
+        )
+        .await
+        .unwrap();
+    let portal = Arc::new(PortalStub::default());
+    let manager = Manager::new(Deps {
+        clock,
+        entropy: Arc::new(SeededEntropy::new(1)),
+        store,
+        oidc: Arc::new(Factory(oidc.clone())),
+        portal: Arc::new(SharedPortal(portal.clone())),
+        aws_cli_cache: None,
+        refresh_margin: 10 * MIN,
+        reregistration_margin: Duration::from_secs(7 * 86400),
+    });
+    manager.apply(vec![c]);
+    let h = manager.get("corp").unwrap();
+    let list = h.accounts(false).await.unwrap();
+    let got: Vec<(String, Vec<String>)> = list
+        .accounts
+        .iter()
+        .map(|a| (a.account_id.clone(), a.roles.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("1".to_string(), vec!["A".to_string(), "B".to_string()]),
+            ("2".to_string(), vec!["A".to_string(), "B".to_string()]),
+        ]
+    );
+    // 2 account pages + 2 accounts × 2 role pages
+    assert_eq!(portal.calls.load(Ordering::SeqCst), 6);
+    h.accounts(false).await.unwrap();
+    assert_eq!(
+        portal.calls.load(Ordering::SeqCst),
+        6,
+        "served from the cache"
+    );
+    h.accounts(true).await.unwrap();
+    assert_eq!(
+        portal.calls.load(Ordering::SeqCst),
+        12,
+        "refresh asks again"
+    );
+    tokio::time::advance(accounts::CACHE_FOR + Duration::from_secs(1)).await;
+    h.accounts(false).await.unwrap();
+    assert_eq!(
+        portal.calls.load(Ordering::SeqCst),
+        18,
+        "expired: asks again"
+    );
+    // Throttled twice: retried after 1 s and 2 s (on the injected clock), then served.
+    portal.throttle.store(2, Ordering::SeqCst);
+    let before = portal.calls.load(Ordering::SeqCst);
+    let started = tokio::time::Instant::now();
+    assert_eq!(h.accounts(true).await.unwrap().accounts.len(), 2);
+    assert_eq!(portal.calls.load(Ordering::SeqCst), before + 8);
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    // Throttled past the attempts: an upstream error, not a hang.
+    portal.throttle.store(4, Ordering::SeqCst);
+    assert!(matches!(
+        h.accounts(true).await,
+        Err(SessionError::Upstream(m)) if m.contains("TooManyRequests")
+    ));
+    portal.throttle.store(0, Ordering::SeqCst);
+    // An account whose roles the portal refuses (stale assignment) is listed without roles.
+    *portal.forbid_roles_of.lock().unwrap() = Some("2".into());
+    let list = h.accounts(true).await.unwrap();
+    assert_eq!(list.accounts.len(), 2);
+    assert_eq!(list.accounts[0].roles, ["A", "B"]);
+    assert!(list.accounts[1].roles.is_empty());
+    // No list without a login.
+    h.logout().await.unwrap();
+    assert!(matches!(
+        h.accounts(false).await,
+        Err(SessionError::LoginRequired(_))
+    ));
 }
 
 #[tokio::test(start_paused = true)]

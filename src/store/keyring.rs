@@ -186,7 +186,7 @@ impl KeyringStore {
 
     async fn attempt<T: Send + 'static>(
         &self,
-        op: Arc<dyn Fn(&Arc<CredentialStore>) -> keyring_core::Result<T> + Send + Sync>,
+        op: Arc<KeyringOp<T>>,
         store: Arc<CredentialStore>,
     ) -> Result<T, Attempt> {
         let busy = || {
@@ -224,6 +224,9 @@ impl KeyringStore {
         }
     }
 }
+
+/// One keyring operation, run (and maybe retried) on a keyring thread.
+type KeyringOp<T> = dyn Fn(&Arc<CredentialStore>) -> keyring_core::Result<T> + Send + Sync;
 
 /// How one attempt failed: the platform (worth a reconnect) or anything else.
 enum Attempt {

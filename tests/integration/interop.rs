@@ -8,7 +8,7 @@ use fake_aws::Op;
 use crate::util::*;
 
 /// The venv python with botocore that scripts/test prepares; required when it says so.
-fn python() -> Option<String> {
+pub(crate) fn python() -> Option<String> {
     let p = std::env::var("SSO_AGENT_TEST_PYTHON")
         .ok()
         .filter(|p| !p.is_empty());
@@ -49,7 +49,7 @@ fn last_bearer(env: &TestEnv) -> String {
         .unwrap_or_default()
 }
 
-async fn botocore(env: &TestEnv, python: &str, profile: &str) -> serde_json::Value {
+pub(crate) async fn botocore(env: &TestEnv, python: &str, profile: &str) -> serde_json::Value {
     let cmd = env.command(&[]);
     let std = cmd.as_std();
     let envs: Vec<_> = std

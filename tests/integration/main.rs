@@ -6,6 +6,7 @@
 // (whether the run provides a Secret Service).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+mod accounts;
 mod api;
 mod chaos;
 mod hostile;

@@ -241,3 +241,46 @@ async fn a_silent_tls_endpoint_times_out() {
     let (status, _) = env.http("GET", "/v1/status", None).await;
     assert_eq!(status, 200);
 }
+
+/// HARDENING T10: an upstream `error_description` carrying terminal escapes and a line
+/// break reaches `status` and the log escaped: no raw control character, no forged line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_upstream_text_is_escaped_in_status_and_log() {
+    let env = TestEnv::new().await;
+    let d = env.start_daemon().await;
+    assert_eq!(env.login().await.code, 0);
+    env.fake.push_fault(
+        Op::CreateToken,
+        Fault::Error {
+            status: 500,
+            error_type: "InternalServerException".into(),
+            error: "server_error".into(),
+            description: "boom\u{1b}]0;pwned\u{7}\nERROR forged line".into(),
+        },
+    );
+    // A refresh now: it fails, the still-valid token is served, the error is kept.
+    assert_eq!(
+        env.run(&["token", "corp", "--min-validity", "3600"])
+            .await
+            .code,
+        0
+    );
+    let status = env.run(&["status"]).await;
+    assert!(
+        status.stdout.contains("boom"),
+        "the error is shown: {status:?}"
+    );
+    assert!(d.log.wait_for("boom").await, "{}", d.log.text());
+    for (what, text) in [("status", status.stdout.as_str()), ("log", &d.log.text())] {
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{what}: raw control characters:\n{text}"
+        );
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.trim_start().starts_with("ERROR forged")),
+            "{what}: a forged line:\n{text}"
+        );
+    }
+}

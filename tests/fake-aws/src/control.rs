@@ -126,6 +126,7 @@ struct ConfigPatch {
     role_credentials_ttl_secs: Option<u64>,
     enforce_poll_interval: Option<bool>,
     accounts: Option<Vec<(String, Vec<String>)>>,
+    page_size: Option<usize>,
 }
 
 pub(crate) fn parse_authorize_mode(s: &str) -> Option<AuthorizeMode> {
@@ -281,6 +282,12 @@ fn config(inner: &Inner, body: &[u8]) -> Resp {
     }
     if let Some(v) = patch.accounts {
         cfg.accounts = v;
+    }
+    if let Some(v) = patch.page_size {
+        if !(1..=100).contains(&v) {
+            return bad("pageSize must be 1 to 100");
+        }
+        cfg.page_size = v;
     }
     json_status(200, &json!({ "updated": true }))
 }

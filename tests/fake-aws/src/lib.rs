@@ -56,6 +56,10 @@ pub struct FakeConfig {
     pub role_credentials_ttl: Duration,
     /// Role assignments: (account id, role names). Default `111122223333` with Admin, ReadOnly.
     pub accounts: Vec<(String, Vec<String>)>,
+    /// The most items one ListAccounts / ListAccountRoles page holds, whatever `max_result`
+    /// asks (the service may return fewer than asked, and callers must follow `nextToken`).
+    /// Default 20; 1 makes every item its own page.
+    pub page_size: usize,
     /// RFC 8628 §3.5: a pending device code polled sooner than its interval gets
     /// SlowDownException and 5 s more interval. Default true.
     pub enforce_poll_interval: bool,
@@ -79,6 +83,7 @@ impl Default for FakeConfig {
                 "111122223333".to_owned(),
                 vec!["Admin".to_owned(), "ReadOnly".to_owned()],
             )],
+            page_size: 20,
             enforce_poll_interval: true,
             log_requests: false,
         }

@@ -58,6 +58,10 @@ struct Args {
     /// Default: 111122223333:Admin,ReadOnly.
     #[arg(long = "account", value_name = "ACCOUNT:ROLES", value_parser = parse_account)]
     accounts: Vec<(String, Vec<String>)>,
+    /// The most accounts or roles one ListAccounts / ListAccountRoles page holds (1 makes
+    /// every item its own page).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100))]
+    page_size: u64,
     /// Do not log requests.
     #[arg(long)]
     quiet: bool,
@@ -99,6 +103,7 @@ impl Args {
             } else {
                 self.accounts
             },
+            page_size: usize::try_from(self.page_size).unwrap_or(1),
             enforce_poll_interval: !self.no_enforce_interval,
             log_requests: !self.quiet,
         }

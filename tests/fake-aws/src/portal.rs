@@ -10,7 +10,6 @@ use crate::state::State;
 use crate::wire::{Incoming, Resp, empty_ok, json_ok, pair, portal_error};
 
 const BEARER: &str = "x-amz-sso_bearer_token";
-const DEFAULT_PAGE: usize = 20;
 
 enum PortalError {
     InvalidRequest(String),
@@ -93,15 +92,18 @@ fn role_credentials(
     }))
 }
 
-/// Reads `max_result` (1–100) and `next_token` (`page-<offset>`, as this fake issues it).
-fn paging(q: &[(String, String)]) -> Result<(usize, usize), PortalError> {
+/// Reads `max_result` (1–100) and `next_token` (`page-<offset>`, as this fake issues it); a
+/// page holds at most `FakeConfig::page_size` items whatever `max_result` asks.
+fn paging(st: &State, q: &[(String, String)]) -> Result<(usize, usize), PortalError> {
+    let cap = st.cfg.page_size.max(1);
     let size = match pair(q, "max_result") {
-        None => DEFAULT_PAGE,
+        None => cap,
         Some(v) => v
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| PortalError::InvalidRequest("max_result must be 1 to 100".into()))?,
+            .ok_or_else(|| PortalError::InvalidRequest("max_result must be 1 to 100".into()))?
+            .min(cap),
     };
     let offset = match pair(q, "next_token") {
         None => 0,
@@ -130,7 +132,7 @@ fn list_accounts(
     req: &Incoming<'_>,
     q: &[(String, String)],
 ) -> Result<Value, PortalError> {
-    let (offset, size) = paging(q)?;
+    let (offset, size) = paging(st, q)?;
     caller(st, req)?;
     let accounts: Vec<Value> = st
         .cfg
@@ -154,7 +156,7 @@ fn list_roles(
     q: &[(String, String)],
 ) -> Result<Value, PortalError> {
     let account = required(q, "account_id")?;
-    let (offset, size) = paging(q)?;
+    let (offset, size) = paging(st, q)?;
     caller(st, req)?;
     let roles = roles_of(st, account).ok_or(PortalError::Forbidden)?;
     let roles: Vec<Value> = roles

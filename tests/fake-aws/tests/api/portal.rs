@@ -168,6 +168,58 @@ async fn listing_accounts_and_roles_with_pagination() {
 }
 
 #[tokio::test]
+async fn page_size_caps_every_page_whatever_max_result_asks() {
+    let cfg = FakeConfig {
+        accounts: vec![
+            (
+                "111122223333".into(),
+                vec!["Admin".into(), "ReadOnly".into()],
+            ),
+            ("444455556666".into(), vec!["Dev".into()]),
+        ],
+        page_size: 1,
+        ..quick()
+    };
+    let (api, _, t) = logged_in(cfg).await;
+    let mut ids = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let q = match &next {
+            None => "/assignment/accounts?max_result=100".to_string(),
+            Some(n) => format!("/assignment/accounts?max_result=100&next_token={n}"),
+        };
+        let v = api.get(&q, Some(&t.access)).await.json();
+        let list = v["accountList"].as_array().unwrap();
+        assert_eq!(list.len(), 1, "one account per page: {v}");
+        ids.push(list[0]["accountId"].as_str().unwrap().to_string());
+        match v["nextToken"].as_str() {
+            Some(n) => next = Some(n.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(ids, ["111122223333", "444455556666"]);
+    let r = api
+        .get(
+            "/assignment/roles?account_id=111122223333&max_result=50",
+            Some(&t.access),
+        )
+        .await
+        .json();
+    assert_eq!(r["roleList"].as_array().unwrap().len(), 1);
+    assert!(r["nextToken"].is_string());
+    // Over the control API too, checked against the model's 1..100.
+    let a = api
+        .post("/_fake/config", serde_json::json!({"pageSize": 0}))
+        .await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    let a = api
+        .post("/_fake/config", serde_json::json!({"pageSize": 2}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(api.fake.config().page_size, 2);
+}
+
+#[tokio::test]
 async fn logout_ends_the_access_token_and_its_refresh_chain() {
     let (api, reg, t) = logged_in(quick()).await;
     let other = api.device_login(&reg).await;
