@@ -172,4 +172,58 @@ mod tests {
         // After a failure: a fixed retry, whatever the expiry says.
         assert_eq!(next_fetch(now + min(60), now, true), now + RETRY);
     }
+
+    fn creds(expiration: OffsetDateTime, n: usize) -> RoleCredentials {
+        RoleCredentials {
+            access_key_id: format!("ASIA{n}"),
+            secret_access_key: crate::secret::Secret::new("sk"),
+            session_token: crate::secret::Secret::new("st"),
+            expiration,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fetches_ahead_of_the_window_and_stops_with_the_last_lease() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let start = datetime!(2026-12-01 12:00 UTC);
+        let clock = Arc::new(crate::clock::TestClock::new(start));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let fetch = |clock: Arc<crate::clock::TestClock>, calls: Arc<AtomicUsize>| -> Fetch {
+            Box::new(move |ahead| {
+                assert_eq!(ahead, AHEAD);
+                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                let exp = clock.now() + time::Duration::minutes(60);
+                Box::pin(async move { Ok(creds(exp, n)) })
+            })
+        };
+        let kf = KeepFresh::new(clock.clone());
+        let key = ("corp".to_string(), "1".to_string(), "Admin".to_string());
+        let first = creds(start + time::Duration::minutes(60), 0);
+        let a = kf.lease(
+            key.clone(),
+            first.clone(),
+            fetch(clock.clone(), calls.clone()),
+        );
+        // A second exec of the same role joins the same loop.
+        let b = kf.lease(key.clone(), first, fetch(clock.clone(), calls.clone()));
+        assert_eq!(kf.active(), 1);
+        tokio::time::advance(Duration::from_secs(39 * 60)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "nothing before 20 minutes are left"
+        );
+        tokio::time::advance(Duration::from_secs(2 * 60)).await;
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one fetch for both leases");
+        let now = clock.now();
+        let served = a.latest(now, SERVE_MIN).expect("fresh ones are kept");
+        assert_eq!(served.access_key_id, "ASIA1");
+        assert!(served.expiration > now + SERVE_MIN);
+        drop((a, b));
+        assert_eq!(kf.active(), 0, "the last lease stops the loop");
+    }
 }

@@ -188,7 +188,38 @@ async fn every_refusal_and_revocation_and_the_daemon_keeps_serving() {
     assert!(d.log.wait_for("token revoked").await);
     assert_eq!(raw(p, &get(p, Some(&b.token), "")).await.0, 401);
 
-    // The daemon still serves the live exec.
+    // The daemon still serves the live exec, from memory: many children asking at once
+    // cause no GetRoleCredentials at all (the first was fetched when the exec started).
+    let fetched = |env: &TestEnv| {
+        env.fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.op == Op::GetRoleCredentials)
+            .count()
+    };
+    let before = fetched(&env);
+    let head = get(p, Some(&t), "");
+    let answers = futures_join_all(
+        (0..32)
+            .map(|_| {
+                let head = head.clone();
+                async move { raw(p, &head).await }
+            })
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+    assert_eq!(fetched(&env), before, "answered from memory");
+
+    // A session that needs a login answers at once with Code LoginRequired.
+    assert_eq!(env.run(&["logout", "corp"]).await.code, 0);
+    let (status, v) = raw(p, &get(p, Some(&t), "")).await;
+    assert_eq!(
+        (status, v["Code"].as_str()),
+        (403, Some("LoginRequired")),
+        "{v}"
+    );
+    assert_eq!(env.login().await.code, 0);
     assert_eq!(raw(p, &get(p, Some(&t), "")).await.0, 200);
     drop(a.exec.stdin.take());
     assert_eq!(a.exec.wait().await.unwrap().code(), Some(0));
@@ -406,4 +437,17 @@ async fn credentials_wait_waits_for_a_login() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["Version"], 1);
+}
+
+/// Runs every future at once on this runtime and collects their outputs in order.
+async fn futures_join_all<F: std::future::Future + Send + 'static>(futs: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
 }
