@@ -117,6 +117,7 @@ async fn every_refusal_and_revocation_and_the_daemon_keeps_serving() {
     }
     assert!(v["Expiration"].as_str().unwrap().ends_with('Z'));
     assert_eq!(v["AccountId"], "111122223333");
+    let served_secret = v["SecretAccessKey"].as_str().unwrap().to_string();
 
     // Refusals, each with {"Code","Message"}.
     let cases = [
@@ -225,6 +226,14 @@ async fn every_refusal_and_revocation_and_the_daemon_keeps_serving() {
     assert_eq!(a.exec.wait().await.unwrap().code(), Some(0));
     assert!(d.log.wait_for_n("token revoked", 2).await);
     assert_eq!(raw(p, &get(p, Some(&t), "")).await.0, 401);
+    // No token, nor a credential the endpoint served, in the daemon's log.
+    let log = d.log.text();
+    for secret in [&t, &b.token, &served_secret] {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret leaked into the log"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
