@@ -460,3 +460,25 @@ where
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_daemon_ends_held_execs_without_waiting_for_them() {
+    let (env, mut d) = logged_in(fake_cfg()).await;
+    let mut a = hold(&env).await;
+    let pid = rustix::process::Pid::from_raw(d.child.id().unwrap() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = tokio::time::timeout(WAIT, d.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(d.log.wait_for("<eof>").await);
+    let log = d.log.text();
+    assert!(
+        !log.contains("did not finish in time"),
+        "the held exec connection was ended, not waited for: {log}"
+    );
+    // The child keeps running (its credentials are gone with the daemon); exec still waits.
+    drop(a.exec.stdin.take());
+    assert_eq!(a.exec.wait().await.unwrap().code(), Some(0));
+}
