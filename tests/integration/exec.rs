@@ -482,3 +482,46 @@ async fn a_stopping_daemon_ends_held_execs_without_waiting_for_them() {
     drop(a.exec.stdin.take());
     assert_eq!(a.exec.wait().await.unwrap().code(), Some(0));
 }
+
+/// On a terminal (a pty from `script`), a needed login runs first, as `sso-agent login`
+/// would, and then the child starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_exec_logs_in_first() {
+    let env = exec_env(fake_cfg()).await;
+    let _d = env.start_daemon().await;
+    let marker = env.dir.path().join("child-ran");
+    let envs: Vec<_> = env
+        .command(&[])
+        .as_std()
+        .get_envs()
+        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
+        .collect();
+    let inner = format!("{BIN} exec --profile dev -- touch {}", marker.display());
+    let mut script = tokio::process::Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .env_clear()
+        .envs(envs)
+        // Whatever the login "opens" is a no-op here.
+        .env("BROWSER", "true")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let code = env
+        .fake
+        .wait_for_pending_user_code(WAIT)
+        .await
+        .expect("exec started a login");
+    assert!(env.fake.approve(&code));
+    let status = tokio::time::timeout(WAIT, script.wait())
+        .await
+        .expect("exec finished after the login")
+        .unwrap();
+    let mut out = String::new();
+    let _ = script.stdout.take().unwrap().read_to_string(&mut out).await;
+    assert_eq!(status.code(), Some(0), "{out}");
+    assert!(marker.exists(), "the child ran after the login: {out}");
+    assert!(out.contains("Logged in to corp"), "{out}");
+}
