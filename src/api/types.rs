@@ -26,10 +26,24 @@ pub struct StatusData {
     #[serde(default)]
     pub config_problems: Vec<ConfigProblem>,
     pub sessions: Vec<SessionStatus>,
+    /// Profiles in the AWS config that will not work as written (e.g. `sso_*` keys beside a
+    /// `credential_process` calling sso-agent, which every SDK then ignores).
+    #[serde(default)]
+    pub profile_warnings: Vec<ProfileWarning>,
     /// Each session with an sso-agent profiles block in the config file, compared with the
     /// account list the daemon last fetched (after each login, or by `accounts`/`profiles`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<ProfilesFreshness>,
+}
+
+/// One profile problem `status` reports; `message` says what to change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileWarning {
+    pub profile: String,
+    /// `path:line` of the profile's section.
+    pub location: String,
+    pub message: String,
 }
 
 /// Whether a session's profiles block still matches its accounts and roles. The daemon never

@@ -132,6 +132,15 @@ pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
             );
         }
     }
+    for w in &data.profile_warnings {
+        // outside text: the profile name and path come from the user's config file
+        let _ = writeln!(
+            out,
+            "\nwarning: {}: {}",
+            escape(&w.location),
+            escape(&w.message)
+        );
+    }
     out
 }
 

@@ -49,6 +49,8 @@ pub struct Profile {
     pub endpoint_url: Option<String>,
     pub services: Option<String>,
     pub ignore_configured_endpoint_urls: bool,
+    /// The command line SDKs run for credentials (see `shadowed.rs` for why it matters).
+    pub credential_process: Option<String>,
     pub location: Location,
 }
 
@@ -281,6 +283,7 @@ pub fn parse_aws_config(path: &Path, text: &str) -> Result<AwsConfig, ConfigErro
                     services: get("services"),
                     ignore_configured_endpoint_urls: get("ignore_configured_endpoint_urls")
                         .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                    credential_process: get("credential_process"),
                     location: loc(section),
                 };
                 cfg.profiles.insert(name.to_string(), p);

@@ -7,6 +7,7 @@ mod aws_ini;
 pub mod profiles_block;
 pub mod profiles_file;
 mod settings;
+mod shadowed;
 
 use std::fmt;
 
@@ -15,6 +16,7 @@ pub use aws_ini::{
     parse_aws_config,
 };
 pub use settings::{Flags, RawFile, Settings, StoreKind, load_settings, merge, parse_toml};
+pub use shadowed::{ShadowedProcess, shadowed_processes};
 
 /// Every problem found, one line each.
 #[derive(Debug, Clone, PartialEq, Eq)]

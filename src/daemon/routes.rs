@@ -11,7 +11,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::api::{
-    self, ApiError, Envelope, ErrorCode, LoginRequest, LogoutData, StatusData, StoreStatus,
+    self, ApiError, Envelope, ErrorCode, LoginRequest, LogoutData, ProfileWarning, StatusData,
+    StoreStatus,
 };
 use crate::session::{Manager, SessionError, SessionHandle};
 use crate::store::SecretStore;
@@ -53,7 +54,6 @@ pub fn error_code(e: &SessionError) -> ErrorCode {
         SessionError::LoginRequired(_) => ErrorCode::LoginRequired,
         SessionError::LoginPending(_) => ErrorCode::LoginPending,
         SessionError::Upstream(_) => ErrorCode::UpstreamError,
-        SessionError::Timeout(_) => ErrorCode::Timeout,
         SessionError::Store(_) => ErrorCode::StoreUnavailable,
         SessionError::Forbidden(_) => ErrorCode::Forbidden,
         SessionError::Internal(_) => ErrorCode::Internal,
@@ -344,8 +344,23 @@ fn status(state: &AppState) -> StatusData {
         },
         config_problems: problems,
         sessions: state.manager.statuses(),
+        profile_warnings: profile_warnings(&state.aws.read().unwrap_or_else(|p| p.into_inner())),
         profiles: profiles_freshness(state),
     }
+}
+
+fn profile_warnings(aws: &crate::config::AwsConfig) -> Vec<ProfileWarning> {
+    crate::config::shadowed_processes(aws)
+        .into_iter()
+        .map(|s| ProfileWarning {
+            message: format!(
+                "profile {} has sso_* keys and a credential_process calling sso-agent; SDKs use their SSO provider first and never run the process. Keep only `credential_process = sso-agent credentials --profile <an SSO profile>` in it",
+                s.profile
+            ),
+            location: s.location.to_string(),
+            profile: s.profile,
+        })
+        .collect()
 }
 
 /// For each session with a profiles block and a fetched account list: is the block current?

@@ -14,7 +14,7 @@ use crate::clock::{BoxFuture, Clock};
 use crate::portal::{Portal, PortalError};
 use crate::secret::Secret;
 
-use super::{SessionError, SessionHandle};
+use super::{SessionError, SessionHandle, UpstreamError};
 
 /// How long a listing is served from memory. Assignments change rarely, but a user who just
 /// got a new role should not wait long; `?refresh=true` skips the cache.
@@ -66,9 +66,10 @@ impl AccountsCache {
         }
         let accounts = result.map_err(|e| match e {
             PortalError::Unauthorized { .. } => SessionError::LoginRequired(name.clone()),
-            other => SessionError::Upstream(format!(
-                "listing the accounts of session {name} failed: {other}"
-            )),
+            cause => SessionError::Upstream(UpstreamError::ListAccounts {
+                session: name.clone(),
+                cause,
+            }),
         })?;
         tracing::info!(session = %name, accounts = accounts.len(), roles = accounts.iter().map(|a| a.roles.len()).sum::<usize>(), "listed accounts and roles");
         let data = AccountsData {

@@ -16,7 +16,7 @@ use crate::oidc::{
 };
 use crate::store::records::ClientRecord;
 
-use super::registry::{RegistrationSpec, Registrations};
+use super::registry::{RegistrationError, RegistrationSpec, Registrations};
 
 /// RFC 8628 §3.5: the interval when the server gives none, and the slow_down increment.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -51,20 +51,17 @@ pub(super) struct LoginCtx {
     pub region: String,
     pub scopes: Vec<String>,
     pub start_url: String,
-    pub reregistration_margin: Duration,
+    /// The live margins (read when a registration is picked, never copied).
+    pub margins: tokio::sync::watch::Receiver<super::Margins>,
     pub events: mpsc::Sender<(String, LoginEvent)>,
 }
 
 impl LoginCtx {
     /// A registration for `spec` that may start a login now (registered if needed).
-    async fn client_for(&self, spec: &RegistrationSpec) -> Result<ClientRecord, String> {
+    async fn client_for(&self, spec: &RegistrationSpec) -> Result<ClientRecord, RegistrationError> {
+        let margin = self.margins.borrow().reregistration;
         self.registrations
-            .get_or_register(
-                self.oidc.as_ref(),
-                spec,
-                self.clock.now(),
-                self.reregistration_margin,
-            )
+            .get_or_register(self.oidc.as_ref(), spec, self.clock.now(), margin)
             .await
     }
 
@@ -99,7 +96,7 @@ async fn device_login_inner(ctx: &LoginCtx) -> LoginOutcome {
     let spec = device_spec(&ctx.spec_endpoint, &ctx.region, &ctx.scopes);
     let client = match ctx.client_for(&spec).await {
         Ok(c) => c,
-        Err(e) => return LoginOutcome::Failed(e),
+        Err(e) => return LoginOutcome::Failed(e.to_string()),
     };
     let auth = match ctx
         .oidc
@@ -236,7 +233,7 @@ async fn pkce_login_inner(ctx: &LoginCtx, entropy: &dyn crate::entropy::Entropy)
     let spec = pkce_spec(&ctx.spec_endpoint, &ctx.region, &ctx.scopes, &ctx.start_url);
     let client = match ctx.client_for(&spec).await {
         Ok(c) => c,
-        Err(e) => return LoginOutcome::Failed(e),
+        Err(e) => return LoginOutcome::Failed(e.to_string()),
     };
     // Bound before anything can open the browser, and only on loopback.
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", 0)).await {

@@ -4,12 +4,20 @@
 
 pub mod accounts;
 pub mod keep_fresh;
+mod chain;
+mod flight;
+mod handle;
 mod login;
+mod pending_login;
 pub mod policy;
+mod problem;
 mod registry;
+mod roles;
+mod saved;
 mod task;
 #[cfg(test)]
 mod tests;
+mod upkeep;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -25,8 +33,9 @@ use crate::entropy::Entropy;
 use crate::oidc::Oidc;
 use crate::store::SecretStore;
 
-pub use registry::Registrations;
-pub use task::{Finished, SessionHandle};
+pub use handle::{Finished, SessionHandle};
+pub use problem::{Problem, UpstreamError};
+pub use registry::{RegistrationError, Registrations};
 
 /// Builds an OIDC client for an endpoint (tests inject a scripted one).
 pub trait OidcFactory: Send + Sync + 'static {
@@ -61,6 +70,8 @@ pub struct Deps {
     pub store: Arc<dyn SecretStore>,
     pub oidc: Arc<dyn OidcFactory>,
     pub portal: Arc<dyn PortalFactory>,
+    /// The margins at start-up: `Manager::new` moves them into its watch, the one source
+    /// every session task reads (a live settings change goes there, `Manager::set_margins`).
     pub refresh_margin: Duration,
     pub reregistration_margin: Duration,
     /// The AWS CLI token cache directory, when the user opted into exporting to it.
@@ -94,7 +105,7 @@ pub struct SessionConfig {
 
 /// Why a session could not answer. Cloneable: one refresh result goes to every waiter.
 /// Messages never contain secrets (upstream errors carry only names and descriptions).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SessionError {
     #[error("session `{0}` needs a login: run `sso-agent login {0}`")]
     LoginRequired(String),
@@ -102,10 +113,8 @@ pub enum SessionError {
         "a login for session `{0}` is pending: complete it, or wait for it with `sso-agent token {0} --wait 300`"
     )]
     LoginPending(String),
-    #[error("{0}")]
-    Upstream(String),
-    #[error("{0}")]
-    Timeout(String),
+    #[error(transparent)]
+    Upstream(UpstreamError),
     #[error("{0}")]
     Store(String),
     #[error("{0}")]
@@ -176,7 +185,7 @@ impl Manager {
             if let std::collections::btree_map::Entry::Vacant(slot) = sessions.entry(name) {
                 tracing::info!(session = %cfg.name, start_url = %cfg.start_url, region = %cfg.region, "starting session");
                 let after = stopping.get(&cfg.name).cloned().unwrap_or_default();
-                slot.insert(Arc::new(task::spawn(
+                slot.insert(Arc::new(handle::spawn(
                     cfg,
                     self.deps.clone(),
                     self.registrations.clone(),

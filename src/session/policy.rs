@@ -37,6 +37,35 @@ pub fn refresh_at(
     expires_at - lead - jitter
 }
 
+/// The widest window before expiry in which an SDK reading the exported token cache refuses a
+/// token it cannot refresh itself (the file has no refresh token): the JavaScript SDK v3 treats
+/// a cached token with under 5 minutes left as expired (`EXPIRE_WINDOW_MS`) and fails; botocore,
+/// the AWS CLI and aws-config use it until it expires (measured: docs/INTEROP.md).
+pub const SDK_REFUSAL_WINDOW: Duration = Duration::from_secs(5 * 60);
+/// Kept beyond that window: an SDK may use what it read a little later, and clocks differ.
+pub const SDK_WINDOW_SLACK: Duration = Duration::from_secs(30);
+
+/// When to refresh a token that is exported to the SDK cache, given `normal` (`refresh_at`):
+/// never later than `normal`, and at least `SDK_REFUSAL_WINDOW + SDK_WINDOW_SLACK` before
+/// expiry, so while refreshes work no SDK is handed a token it refuses. A token whose whole
+/// lifetime is under that plus one slack (6 min) cannot be kept out of the window without
+/// refreshing more often than every 30 s; it keeps `normal`.
+pub fn exported_refresh_at(
+    issued_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    normal: OffsetDateTime,
+) -> OffsetDateTime {
+    let keep = SDK_REFUSAL_WINDOW + SDK_WINDOW_SLACK;
+    if dur(expires_at - issued_at) < keep + SDK_WINDOW_SLACK {
+        return normal;
+    }
+    // Checked, like reregister_at: dates come from upstream and the keyring.
+    time::Duration::try_from(keep)
+        .ok()
+        .and_then(|k| expires_at.checked_sub(k))
+        .map_or(normal, |latest| normal.min(latest))
+}
+
 /// Delay before retry number `failures` (1-based) after transient failures: exponential from
 /// 5 s, capped at 5 min, with "equal jitter" (half fixed, half random) so it stays bounded
 /// below and above.
@@ -121,6 +150,60 @@ mod tests {
         assert!(jittered >= datetime!(2026-01-01 0:49 UTC));
         // expired-at-issue (clock skew) still yields a moment, never a panic
         assert!(refresh_at(expires, issued, 10 * M, 0.5) <= issued);
+    }
+
+    #[test]
+    fn exported_tokens_are_refreshed_before_any_sdk_refuses_them() {
+        let t0 = datetime!(2026-01-01 0:00 UTC);
+        let at = |lifetime: Duration, margin: Duration| {
+            let expires = t0 + lifetime;
+            let normal = refresh_at(t0, expires, margin, 0.0);
+            (exported_refresh_at(t0, expires, normal) - t0).whole_seconds()
+        };
+        let s = |d: Duration| d.as_secs() as i64;
+        let sec = Duration::from_secs(1);
+        for (lifetime, margin, refresh_after, why) in [
+            (
+                8 * H,
+                10 * M,
+                8 * H - 80 * M,
+                "the normal lead is wider: unchanged",
+            ),
+            (H, 10 * M, 50 * M, "10 min lead: unchanged"),
+            (H, Duration::ZERO, 50 * M, "lifetime/6 lead: unchanged"),
+            (
+                10 * M,
+                10 * M,
+                270 * sec,
+                "lead capped at 5 min would end in the window",
+            ),
+            (
+                8 * M,
+                2 * M,
+                150 * sec,
+                "normal lead 2 min: moved to 5.5 min before expiry",
+            ),
+            (
+                6 * M,
+                2 * M,
+                30 * sec,
+                "the shortest lifetime kept out of the window",
+            ),
+            (6 * M - sec, 2 * M, 239 * sec, "too short: normal"),
+            (2 * M, 10 * M, M, "too short: normal (half the lifetime)"),
+        ] {
+            assert_eq!(at(lifetime, margin), s(refresh_after), "{why}");
+        }
+        // Jitter (earlier) survives: the exported moment is never later than the normal one.
+        let expires = t0 + H;
+        let early = refresh_at(t0, expires, 10 * M, 0.9);
+        assert_eq!(exported_refresh_at(t0, expires, early), early);
+        // Expired at issue (clock skew): a moment, never a panic.
+        let normal = refresh_at(expires, t0, 10 * M, 0.0);
+        assert_eq!(exported_refresh_at(expires, t0, normal), normal);
+        // At the calendar's start: no panic.
+        let start = datetime!(-9999-01-01 0:00 UTC);
+        assert_eq!(exported_refresh_at(start, start + 7 * M, start), start);
     }
 
     #[test]

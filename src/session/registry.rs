@@ -14,6 +14,15 @@ use crate::store::records::{ClientRecord, registration_key};
 
 use super::policy;
 
+/// Why no registration could be had.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("RegisterClient failed: {0}")]
+    Upstream(crate::oidc::OidcError),
+    #[error("RegisterClient answered an invalid clientSecretExpiresAt")]
+    InvalidExpiry,
+}
+
 /// What a registration is for.
 #[derive(Debug, Clone)]
 pub struct RegistrationSpec {
@@ -59,12 +68,21 @@ impl Registrations {
             .clone()
     }
 
-    async fn load_into(&self, key: &str, cached: &mut Option<ClientRecord>) {
+    async fn load_into(
+        &self,
+        spec: &RegistrationSpec,
+        key: &str,
+        cached: &mut Option<ClientRecord>,
+    ) {
         if cached.is_some() {
             return;
         }
         match self.store.get(key).await {
             Ok(Some(s)) => match ClientRecord::from_secret(&s) {
+                // A client secret is only ever sent to the endpoint that issued it.
+                Ok(rec) if rec.endpoint != spec.endpoint => {
+                    tracing::warn!(%key, record_endpoint = %rec.endpoint, endpoint = %spec.endpoint, "ignoring a stored registration of another endpoint")
+                }
                 Ok(rec) => *cached = Some(rec),
                 Err(e) => tracing::warn!(%key, error = %e, "ignoring a stored registration"),
             },
@@ -78,7 +96,7 @@ impl Registrations {
         let key = spec.key();
         let slot = self.slot(&key);
         let mut cached = slot.lock().await;
-        self.load_into(&key, &mut cached).await;
+        self.load_into(spec, &key, &mut cached).await;
         cached.clone()
     }
 
@@ -91,11 +109,11 @@ impl Registrations {
         spec: &RegistrationSpec,
         now: OffsetDateTime,
         margin: Duration,
-    ) -> Result<ClientRecord, String> {
+    ) -> Result<ClientRecord, RegistrationError> {
         let key = spec.key();
         let slot = self.slot(&key);
         let mut cached = slot.lock().await;
-        self.load_into(&key, &mut cached).await;
+        self.load_into(spec, &key, &mut cached).await;
         if let Some(rec) = cached.as_ref() {
             let usable = policy::registration_usable(
                 rec.client_id_issued_at,
@@ -120,10 +138,10 @@ impl Registrations {
         let resp = oidc
             .register_client(req)
             .await
-            .map_err(|e| format!("RegisterClient failed: {e}"))?;
+            .map_err(RegistrationError::Upstream)?;
         let issued = OffsetDateTime::from_unix_timestamp(resp.client_id_issued_at).unwrap_or(now);
         let expires = OffsetDateTime::from_unix_timestamp(resp.client_secret_expires_at)
-            .map_err(|_| "RegisterClient answered an invalid clientSecretExpiresAt".to_string())?;
+            .map_err(|_| RegistrationError::InvalidExpiry)?;
         let rec = ClientRecord {
             client_id: resp.client_id,
             client_secret: resp.client_secret,

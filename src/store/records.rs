@@ -90,9 +90,19 @@ impl ClientRecord {
 #[error("stored record does not decode: {0}")]
 pub struct RecordError(pub String);
 
-/// Key of a session's token record. The start URL and region are part of it, so a session
-/// that is re-pointed elsewhere starts clean and never replays tokens to the wrong issuer.
-pub fn token_key(session: &str, start_url: &str, region: &str) -> String {
+/// Key of a session's token record. The start URL, region and OIDC endpoint are part of it,
+/// so a session that is re-pointed elsewhere starts clean and never replays tokens (or its
+/// client secret) to another issuer, and its old chain stays intact for when it comes back.
+pub fn token_key(session: &str, start_url: &str, region: &str, endpoint: &str) -> String {
+    format!(
+        "token/{session}/{}",
+        short_hash(&[start_url, region, endpoint])
+    )
+}
+
+/// The key records had before the endpoint was part of it; read once to adopt such a record
+/// (only when its client was registered at the same endpoint), never written.
+pub fn legacy_token_key(session: &str, start_url: &str, region: &str) -> String {
     format!("token/{session}/{}", short_hash(&[start_url, region]))
 }
 
@@ -172,9 +182,20 @@ mod tests {
 
     #[test]
     fn keys_separate_what_must_not_be_shared() {
-        let a = token_key("corp", "https://a/start", "eu-west-1");
-        assert_ne!(a, token_key("corp", "https://b/start", "eu-west-1"));
-        assert_ne!(a, token_key("corp", "https://a/start", "us-east-1"));
+        let e = "https://oidc.eu-west-1.amazonaws.com/";
+        let a = token_key("corp", "https://a/start", "eu-west-1", e);
+        assert_ne!(a, token_key("corp", "https://b/start", "eu-west-1", e));
+        assert_ne!(a, token_key("corp", "https://a/start", "us-east-1", e));
+        assert_ne!(
+            a,
+            token_key(
+                "corp",
+                "https://a/start",
+                "eu-west-1",
+                "http://127.0.0.1:4566/"
+            )
+        );
+        assert_ne!(a, legacy_token_key("corp", "https://a/start", "eu-west-1"));
         assert!(a.starts_with("token/corp/"));
         let s = vec!["sso:account:access".to_string()];
         let dev = vec!["refresh_token".to_string()];

@@ -165,7 +165,8 @@ fn in_flight(log: &str, session: &str) -> (bool, Vec<Duration>) {
 }
 
 async fn stored_refresh_token(store: &KeyringStore, env: &TestEnv, session: &str) -> String {
-    let key = token_key(session, &env.start_url, "us-east-1");
+    let endpoint = url::Url::parse(&env.fake.url()).expect("the fake's URL");
+    let key = token_key(session, &env.start_url, "us-east-1", endpoint.as_str());
     let secret = store.get(&key).await.unwrap().expect("a stored record");
     let rec = TokenRecord::from_secret(&secret).unwrap();
     rec.refresh_token

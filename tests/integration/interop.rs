@@ -203,3 +203,24 @@ async fn readers_never_see_a_partial_cache_file() {
         "20 refreshes rewrote the file"
     );
 }
+
+/// Issue 14 #7, end to end: after `logout`, `credentials` no longer hands out the cached
+/// role credentials; it exits 4 (login required) without asking the portal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_drops_role_credentials_and_credentials_needs_a_login() {
+    let env = interop_env().await;
+    let _d = env.start_daemon().await;
+    assert_eq!(env.login().await.code, 0);
+    let out = env.run(&["credentials", "--profile", "dev"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = env.run(&["logout", "corp"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let portal_calls = env.fake.calls(Op::GetRoleCredentials);
+    let out = env.run(&["credentials", "--profile", "dev"]).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert_eq!(
+        env.fake.calls(Op::GetRoleCredentials),
+        portal_calls,
+        "nothing fetched or served after logout"
+    );
+}

@@ -18,6 +18,7 @@ mod other_users;
 mod pkce;
 mod refresh;
 mod reload;
+mod sdk_matrix;
 mod secrets;
 mod service;
 mod upstream;

@@ -415,6 +415,11 @@ impl FakeAws {
         self.inner.lock().issued_secrets.clone()
     }
 
+    /// Every role credential access key id the fake has handed out, in order.
+    pub fn issued_key_ids(&self) -> Vec<String> {
+        self.inner.lock().issued_key_ids.clone()
+    }
+
     /// How often a rotated-out refresh token was presented again.
     pub fn refresh_token_reuse_count(&self) -> usize {
         self.inner.lock().reuse_count

@@ -79,6 +79,7 @@ fn role_credentials(
         return Err(PortalError::Forbidden);
     }
     let key_id = format!("ASIA{}", crate::wire::random_alnum(16).to_ascii_uppercase());
+    st.issued_key_ids.push(key_id.clone());
     let secret = st.issue_secret("fake-sak-");
     let session = st.issue_secret("fake-st-");
     let expires = st.clock.now() + st.cfg.role_credentials_ttl;

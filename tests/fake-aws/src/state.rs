@@ -150,6 +150,8 @@ pub(crate) struct State {
     pub calls: HashMap<Op, usize>,
     pub requests: Vec<Recorded>,
     pub issued_secrets: Vec<String>,
+    /// Role credential access key ids handed out, in order (not secret; SDK probes print them).
+    pub issued_key_ids: Vec<String>,
     pub reuse_count: usize,
     next_seq: u64,
 }
@@ -170,6 +172,7 @@ impl State {
             calls: HashMap::new(),
             requests: Vec::new(),
             issued_secrets: Vec::new(),
+            issued_key_ids: Vec::new(),
             reuse_count: 0,
             next_seq: 0,
         }
