@@ -3,10 +3,10 @@
 //! Must not: touch the socket, format output for users, or read the clock or env directly.
 
 pub mod accounts;
-pub mod keep_fresh;
 mod chain;
 mod flight;
 mod handle;
+pub mod keep_fresh;
 mod login;
 mod pending_login;
 pub mod policy;
