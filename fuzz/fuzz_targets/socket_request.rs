@@ -79,7 +79,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(
             route.ok(),
             Some(Route::Credentials {
-                profile: name.to_string()
+                profile: name.to_string(),
+                wait: std::time::Duration::ZERO,
             })
         );
         // The query alone, and a body alone.

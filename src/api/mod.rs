@@ -135,6 +135,9 @@ pub mod paths {
         format!("/v1/profiles/{}/credentials", enc(profile))
     }
 
+    /// `POST`: registers an `exec` and holds the connection while it runs (docs/CONTRACT-NOTES.md).
+    pub const EXEC: &str = "/v1/exec";
+
     pub fn logout(session: &str) -> String {
         format!("/v1/sessions/{}/logout", enc(session))
     }

@@ -242,6 +242,30 @@ pub struct CredentialsData {
     pub expiration: OffsetDateTime,
 }
 
+/// `POST /v1/exec` body: the profile whose role credentials the exec's child gets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecRequest {
+    pub profile: String,
+}
+
+/// `POST /v1/exec`: the first line of the held answer (docs/CONTRACT-NOTES.md). The token
+/// lives until this connection closes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecGrant {
+    pub profile: String,
+    pub session: String,
+    /// `AWS_CONTAINER_CREDENTIALS_FULL_URI` for the child.
+    pub uri: String,
+    /// `AWS_CONTAINER_AUTHORIZATION_TOKEN` for the child.
+    #[serde(serialize_with = "crate::secret::serialize_exposed")]
+    pub token: Secret,
+    /// The profile's `region`, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
 /// `GET /v1/sessions/{name}/accounts`: every account the session can use, with its roles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

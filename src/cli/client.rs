@@ -130,6 +130,72 @@ impl Client {
         decode(&bytes)
     }
 
+    /// `POST path` whose answer is held open: returns the first JSON line (an envelope) and
+    /// the connection, which must be kept while the daemon should know we are alive (`exec`:
+    /// the token dies when it closes). A non-200 answer is read whole as the error.
+    pub async fn post_held<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<(T, Held), Failure> {
+        let name = self.name()?;
+        let stream = Stream::connect(name)
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        self.verify_server(&stream)?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let conn = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::HOST, "localhost")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| Failure::new(Exit::Error, format!("cannot build the request: {e}")))?;
+        let resp = sender.send_request(req).await.map_err(|e| {
+            Failure::new(
+                Exit::Error,
+                format!("the daemon closed the connection: {e}"),
+            )
+        })?;
+        let unreadable = |e: &dyn std::fmt::Display| {
+            Failure::new(
+                Exit::Error,
+                format!("could not read the daemon's answer: {e}"),
+            )
+        };
+        let mut body = resp.into_body();
+        let mut line = Vec::new();
+        while !line.contains(&b'\n') {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        line.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(e)) => return Err(unreadable(&e)),
+                None => break,
+            }
+            if line.len() > MAX_ANSWER {
+                return Err(unreadable(&format!("larger than {MAX_ANSWER} bytes")));
+            }
+        }
+        let first = line.split(|b| *b == b'\n').next().unwrap_or_default();
+        let data = decode(first)?;
+        Ok((
+            data,
+            Held {
+                _body: body,
+                _conn: conn,
+                _sender: sender,
+            },
+        ))
+    }
+
     /// `GET path` with blocking I/O and no runtime, for `token`: the command that shell
     /// prompts, build tools and `credential_process` run over and over, so its process
     /// should cost little more than a connect and one exchange (docs/BENCHMARKS.md). The
@@ -159,6 +225,13 @@ impl Client {
             .map_err(closed)?;
         decode(answer_body(&answer)?)
     }
+}
+
+/// A held connection to the daemon (see `post_held`); dropping it closes the connection.
+pub struct Held {
+    _body: hyper::body::Incoming,
+    _conn: tokio::task::JoinHandle<()>,
+    _sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
 }
 
 /// The body of a whole HTTP/1.1 answer read to the end of the connection.

@@ -29,6 +29,9 @@ pub struct CredentialsArgs {
     profile: Option<String>,
     #[arg(long, value_enum, default_value = "process")]
     format: Format,
+    /// Wait up to SECS for a login that someone completes (as `token --wait`)
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    wait: u64,
 }
 
 fn shell_quote(s: &str) -> String {
@@ -71,7 +74,11 @@ pub async fn credentials(
             )
         })?;
     let data: CredentialsData = Client::new(&settings.socket)
-        .get(&paths::credentials(&profile))
+        .get(&if args.wait > 0 {
+            format!("{}?wait={}", paths::credentials(&profile), args.wait)
+        } else {
+            paths::credentials(&profile)
+        })
         .await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", render(&data, args.format))

@@ -28,6 +28,17 @@ pub struct LoginArgs {
     no_browser: bool,
 }
 
+impl LoginArgs {
+    /// The default login of one session (what `exec` runs on a terminal).
+    pub fn for_session(session: String) -> Self {
+        Self {
+            session: Some(session),
+            device_code: false,
+            no_browser: false,
+        }
+    }
+}
+
 /// Long-poll slice: the daemon answers at once when the login ends, else after this.
 const POLL: Duration = Duration::from_secs(1);
 

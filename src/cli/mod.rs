@@ -5,6 +5,7 @@
 mod accounts;
 mod client;
 mod credentials;
+mod exec;
 mod exit;
 mod install;
 mod login;
@@ -53,6 +54,8 @@ enum Command {
     Logout(logout::LogoutArgs),
     /// Print role credentials for an SSO profile (for credential_process, or --format env)
     Credentials(credentials::CredentialsArgs),
+    /// Run a command with a profile's role credentials served live by the daemon
+    Exec(exec::ExecArgs),
     /// List every account the session can use and its roles
     Accounts(accounts::AccountsArgs),
     /// Print the AWS config profiles for every account and role, or keep them in the config
@@ -96,9 +99,19 @@ pub fn main() -> ExitCode {
             return code.into();
         }
     };
-    let result = dispatch(cli, env);
+    let result = match cli.command {
+        // exec exits with its child's status, any number.
+        Command::Exec(args) => {
+            let flags = Flags {
+                socket: cli.socket,
+                ..Flags::default()
+            };
+            settings(&flags, &env).and_then(|s| exec::exec(args, &s, &env))
+        }
+        command => dispatch(cli.socket, command, env).map(|()| Exit::Ok.into()),
+    };
     match result {
-        Ok(()) => Exit::Ok.into(),
+        Ok(code) => code,
         Err(f) => {
             eprintln!("sso-agent: {}", crate::outside_text::escape(&f.message));
             f.exit.into()
@@ -106,12 +119,12 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn dispatch(cli: Cli, env: Env) -> Result<(), Failure> {
+fn dispatch(socket: Option<PathBuf>, command: Command, env: Env) -> Result<(), Failure> {
     let mut flags = Flags {
-        socket: cli.socket,
+        socket,
         ..Flags::default()
     };
-    match cli.command {
+    match command {
         Command::Run(args) => {
             flags.log = args.log;
             flags.refresh_margin = args.refresh_margin;
@@ -143,6 +156,7 @@ fn dispatch(cli: Cli, env: Env) -> Result<(), Failure> {
         }
         Command::Install(args) => install::install(args, &settings(&flags, &env)?, &env),
         Command::Uninstall(args) => install::uninstall(args, &settings(&flags, &env)?, &env),
+        Command::Exec(_) => Err(Failure::new(Exit::Error, "exec is run by main")),
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Profile {
     pub sso_session: Option<String>,
     pub sso_account_id: Option<String>,
     pub sso_role_name: Option<String>,
+    /// The profile's `region` (what `exec` gives its child as AWS_REGION).
+    pub region: Option<String>,
     pub sso_start_url: Option<String>,
     pub sso_region: Option<String>,
     pub endpoint_url: Option<String>,
@@ -274,6 +276,7 @@ pub fn parse_aws_config(path: &Path, text: &str) -> Result<AwsConfig, ConfigErro
                     sso_session: get("sso_session"),
                     sso_account_id: get("sso_account_id"),
                     sso_role_name: get("sso_role_name"),
+                    region: get("region"),
                     sso_start_url: get("sso_start_url"),
                     sso_region: get("sso_region"),
                     endpoint_url: get("endpoint_url"),

@@ -5,6 +5,7 @@
 //! Must not: hold token policy (session/), format output for users (cli/), or read the process
 //! environment, the clock or signals itself (the caller passes them in).
 
+pub mod exec_endpoint;
 pub mod listener;
 pub mod ready;
 pub mod reload;
@@ -86,7 +87,7 @@ pub async fn run(
     };
     let session_deps = crate::session::Deps {
         clock: clock.clone(),
-        entropy,
+        entropy: entropy.clone(),
         store: store.clone(),
         oidc,
         portal,
@@ -94,8 +95,14 @@ pub async fn run(
         reregistration_margin: settings.reregistration_margin,
         aws_cli_cache,
     };
+    let manager = Arc::new(Manager::new(session_deps));
     let state = Arc::new(AppState {
-        manager: Arc::new(Manager::new(session_deps)),
+        exec: Arc::new(exec_endpoint::ExecEndpoint::new(
+            clock.clone(),
+            entropy,
+            manager.clone(),
+        )),
+        manager,
         store,
         started_at: clock.now(),
         socket: settings.socket.display().to_string(),
@@ -172,19 +179,28 @@ pub async fn serve(
         service_fn(move |req| {
             let state = state.clone();
             async move {
-                if allowed {
-                    Ok::<_, std::convert::Infallible>(routes::handle(state, req).await)
-                } else {
+                use http_body_util::Either;
+                if !allowed {
                     Ok(routes::error(
                         ErrorCode::Forbidden,
                         "this socket serves only the user who runs the daemon",
-                    ))
+                    )
+                    .map(Either::Left))
+                } else if exec_endpoint::is_exec_route(&req) {
+                    Ok(exec_endpoint::route(&state, req).await)
+                } else {
+                    Ok::<_, std::convert::Infallible>(
+                        routes::handle(state, req).await.map(Either::Left),
+                    )
                 }
             }
         })
     };
-    let stopping = async {
+    let exec = state.exec.clone();
+    let stopping = async move {
         shutdown.await;
+        // Held exec connections end now, so the drain does not wait on them.
+        exec.close();
         ready::stopping();
         tracing::info!("stopping: no new connections; draining");
     };

@@ -37,6 +37,8 @@ pub struct AppState {
     pub config_problems: super::reload::ConfigProblems,
     /// The last good AWS config (profiles name role credentials).
     pub aws: RwLock<crate::config::AwsConfig>,
+    /// `exec`'s container-credentials endpoint and its tokens.
+    pub exec: Arc<super::exec_endpoint::ExecEndpoint>,
     /// (account, role) of each entry of every session's profiles block in the config file.
     pub profile_blocks: RwLock<ProfileBlocks>,
 }
@@ -110,6 +112,7 @@ pub enum Route {
     Status,
     Credentials {
         profile: String,
+        wait: Duration,
     },
     Session {
         name: String,
@@ -142,6 +145,9 @@ pub fn parse_route(method: &Method, path: &str, query: &str) -> Result<Route, Bo
         ["", "v1", "profiles", name, "credentials"] => match *method {
             Method::GET => Ok(Route::Credentials {
                 profile: decode_name(name, "profile")?,
+                wait: Params::parse(query)
+                    .map_err(|e| Box::new(error(ErrorCode::ValidationError, e)))?
+                    .wait,
             }),
             _ => Err(Box::new(not_allowed(method, path, "GET"))),
         },
@@ -223,7 +229,9 @@ where
     let (name, params, action) = match parse_route(method, path, query) {
         Err(resp) => return *resp,
         Ok(Route::Status) => return ok(status(state)),
-        Ok(Route::Credentials { profile }) => return credentials(state, profile).await,
+        Ok(Route::Credentials { profile, wait }) => {
+            return credentials(state, profile, wait).await;
+        }
         Ok(Route::Session {
             name,
             params,
@@ -268,7 +276,7 @@ where
     }
 }
 
-async fn credentials(state: &AppState, name: String) -> Resp {
+async fn credentials(state: &AppState, name: String, wait: Duration) -> Resp {
     let target = state
         .aws
         .read()
@@ -281,6 +289,12 @@ async fn credentials(state: &AppState, name: String) -> Resp {
     let Some(session) = state.manager.get(&target.session) else {
         return unknown_session(state, &target.session);
     };
+    // With `wait`, a login someone completes meanwhile is waited for (as `token --wait`).
+    if !wait.is_zero()
+        && let Err(e) = session.token(Duration::from_secs(60), wait).await
+    {
+        return session_error(e);
+    }
     match session
         .role_credentials(&target.account_id, &target.role_name)
         .await
@@ -409,7 +423,7 @@ fn not_allowed(method: &Method, path: &str, allow: &'static str) -> Resp {
     resp
 }
 
-async fn read_body<B>(req: Request<B>) -> Result<Bytes, Box<Resp>>
+pub(crate) async fn read_body<B>(req: Request<B>) -> Result<Bytes, Box<Resp>>
 where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,

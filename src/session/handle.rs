@@ -247,7 +247,23 @@ impl SessionHandle {
         account_id: &str,
         role_name: &str,
     ) -> Result<RoleCredentials, SessionError> {
-        self.roles.get(self, account_id, role_name).await
+        self.roles
+            .get(self, account_id, role_name, Duration::ZERO)
+            .await
+    }
+
+    /// `role_credentials` with more than `min_validity` left (at least the 15-minute margin):
+    /// `exec`'s keep-fresh loop fetches ahead of the margin, so what the endpoint serves never
+    /// falls inside it (session/keep_fresh.rs).
+    pub async fn role_credentials_valid_for(
+        &self,
+        account_id: &str,
+        role_name: &str,
+        min_validity: Duration,
+    ) -> Result<RoleCredentials, SessionError> {
+        self.roles
+            .get(self, account_id, role_name, min_validity)
+            .await
     }
 
     /// Every account and role the session can use (cached briefly; `refresh` asks again).

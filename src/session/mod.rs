@@ -6,6 +6,7 @@ pub mod accounts;
 mod chain;
 mod flight;
 mod handle;
+pub mod keep_fresh;
 mod login;
 mod pending_login;
 pub mod policy;

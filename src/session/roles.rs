@@ -75,21 +75,24 @@ impl Roles {
         slots.by_role.clear();
     }
 
-    /// Credentials for `account`/`role`, cached until 15 minutes before they expire. A
-    /// portal 401 causes one token refresh (through `session`) and one retry.
+    /// Credentials for `account`/`role` with more than `min_validity` left (never less than
+    /// the margin), cached until 15 minutes before they expire. A portal 401 causes one token
+    /// refresh (through `session`) and one retry.
     pub async fn get(
         &self,
         session: &SessionHandle,
         account: &str,
         role: &str,
+        min_validity: Duration,
     ) -> Result<RoleCredentials, SessionError> {
         let name = &session.config().name;
         let (epoch, slot) = self.slot(account, role);
         let mut cached = slot.lock().await;
         let now = self.clock.now();
+        let min_validity = min_validity.max(ROLE_CREDENTIALS_MARGIN);
         if let Some(c) = cached
             .as_ref()
-            .filter(|c| c.expiration > now + ROLE_CREDENTIALS_MARGIN)
+            .filter(|c| c.expiration > now + min_validity)
         {
             return Ok(c.clone());
         }

@@ -9,6 +9,7 @@
 mod accounts;
 mod api;
 mod chaos;
+mod exec;
 mod hostile;
 mod interop;
 mod keyring;
