@@ -14,6 +14,7 @@ pub mod env;
 pub mod error_text;
 pub mod oidc;
 pub mod paths;
+pub mod platform;
 pub mod portal;
 pub mod secret;
 pub mod service;

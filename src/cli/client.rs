@@ -39,6 +39,33 @@ impl Client {
         )
     }
 
+    /// Before a byte is sent: the socket's server must run as our user, else one line naming
+    /// the socket and the other user (exit 1). Also refused when the server's user cannot
+    /// be told.
+    #[cfg(windows)]
+    fn trust(&self, server: std::io::Result<crate::platform::UserId>) -> Result<(), Failure> {
+        let refuse = |why: String| {
+            Failure::new(
+                Exit::Error,
+                format!(
+                    "refusing to talk to {}: {why}; stop that process or set SSO_AGENT_SOCKET to your own daemon's socket",
+                    self.socket.display()
+                ),
+            )
+        };
+        let me = crate::platform::current_user()
+            .map_err(|e| refuse(format!("cannot tell which user we are ({e})")))?;
+        match server {
+            Ok(user) if user == me => Ok(()),
+            Ok(user) => Err(refuse(format!(
+                "its server runs as another user ({user}), not as you ({me})"
+            ))),
+            Err(e) => Err(refuse(format!(
+                "cannot tell which user runs its server ({e})"
+            ))),
+        }
+    }
+
     /// The socket's name as the local-socket crate takes it (a path; a pipe on Windows).
     fn name(&self) -> Result<interprocess::local_socket::Name<'_>, Failure> {
         self.socket
@@ -69,6 +96,8 @@ impl Client {
         let stream = Stream::connect(name)
             .await
             .map_err(|e| self.unreachable(e))?;
+        #[cfg(windows)]
+        self.trust(crate::platform::server_user(&stream))?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| self.unreachable(e))?;
@@ -116,6 +145,8 @@ impl Client {
 
         let name = self.name()?;
         let mut stream = BlockingStream::connect(name).map_err(|e| self.unreachable(e))?;
+        #[cfg(windows)]
+        self.trust(crate::platform::server_user(&stream))?;
         let request =
             format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
         let closed = |e: std::io::Error| {

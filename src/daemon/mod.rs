@@ -129,7 +129,10 @@ pub async fn serve(
         let peer = listener::peer(&conn);
         let allowed = listener::peer_allowed(&peer);
         if !allowed {
+            #[cfg(unix)]
             tracing::warn!(uid = ?peer.uid, pid = ?peer.pid, "refusing a connection from another user");
+            #[cfg(windows)]
+            tracing::warn!(user = ?peer.user, pid = ?peer.pid, "refusing a connection from another user");
         }
         let state = state.clone();
         let svc = service_fn(move |req| {
