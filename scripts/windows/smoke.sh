@@ -10,7 +10,7 @@ exe=$1 fake=$2
 work=$(mktemp -d)
 pids=()
 cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do { kill -9 "$p" && wait "$p"; } 2>/dev/null || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -85,8 +85,7 @@ store=$(jq -r '"\(.store.backend) available=\(.store.available)"' "$work/status.
 [ "$store" = "keyring available=true" ] || fail "status says the Credential Manager is used (got $store)"
 pass "status: session valid, store $store"
 
-kill -9 "$daemon"
-wait "$daemon" 2>/dev/null || true
+{ kill -9 "$daemon" && wait "$daemon"; } 2>/dev/null || true
 pass "daemon 1 killed (SIGKILL)"
 
 start_daemon daemon2.log
