@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use interprocess::os::windows::security_descriptor::SecurityDescriptor;
 use widestring::{U16CStr, U16CString};
-use windows_sys::Win32::Foundation::{HANDLE, HLOCAL, LocalFree};
+use windows_sys::Win32::Foundation::{HANDLE, LocalFree};
 use windows_sys::Win32::Security::Authorization::ConvertSidToStringSidW;
 use windows_sys::Win32::Security::{GetTokenInformation, TOKEN_QUERY, TOKEN_USER, TokenUser};
 use windows_sys::Win32::System::Pipes::{GetNamedPipeClientProcessId, GetNamedPipeServerProcessId};
@@ -157,9 +157,10 @@ fn token_user(process: HANDLE) -> io::Result<UserId> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: on success `text` is a NUL-terminated string the system allocated with
-    // LocalAlloc; read it, then free it exactly once.
+    // LocalAlloc, valid until freed below.
     let s = unsafe { U16CStr::from_ptr_str(text) }.to_string_lossy();
-    unsafe { LocalFree(text as HLOCAL) };
+    // SAFETY: freed exactly once, and not read after.
+    unsafe { LocalFree(text.cast::<c_void>()) };
     Ok(UserId(s))
 }
 
