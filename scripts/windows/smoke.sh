@@ -58,6 +58,24 @@ start_daemon() { # start_daemon LOG
         fail "the daemon serves $SSO_AGENT_SOCKET ($1)"
 }
 
+set +e
+agent install --dry-run >/dev/null 2>"$work/install.log"
+rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "Windows service is not offered" "$work/install.log" ||
+    fail "install says plainly that a Windows service install is not offered (exit $rc)"
+pass "install: $(tail -n 1 "$work/install.log")"
+
+# The default pipe is named after the user (Wine's USERNAME is the Unix user's name; no
+# daemon there: exit 3, naming it).
+set +e
+SSO_AGENT_SOCKET= agent status >/dev/null 2>"$work/default.log"
+rc=$?
+set -e
+[ $rc -eq 3 ] && grep -qF "\\\\.\\pipe\\sso-agent-$(id -un) " "$work/default.log" ||
+    fail "the default pipe is \\\\.\\pipe\\sso-agent-<user name> (exit $rc)"
+pass "default pipe: $(tail -n 1 "$work/default.log")"
+
 start_daemon daemon1.log
 pass "daemon 1 serves the named pipe $SSO_AGENT_SOCKET"
 
