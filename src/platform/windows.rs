@@ -66,6 +66,28 @@ pub fn client_user(stream: &impl AsPipe) -> io::Result<UserId> {
     process_user(pid)
 }
 
+/// The user at the other end of a connected pipe, from either side: `interprocess` asks
+/// `GetNamedPipeClientProcessId` on a server's stream and `GetNamedPipeServerProcessId` on a
+/// client's. The shape of `platform::unix::peer_user` on main, so either caller works.
+pub fn peer_user(
+    stream: &impl interprocess::local_socket::traits::StreamCommon,
+) -> io::Result<UserId> {
+    let pid = stream
+        .peer_creds()?
+        .pid()
+        .ok_or_else(|| io::Error::other("the pipe did not name its peer's process"))?;
+    process_user(pid)
+}
+
+/// The peer's process id, for log lines.
+pub fn peer_pid(stream: &impl interprocess::local_socket::traits::StreamCommon) -> Option<i64> {
+    stream
+        .peer_creds()
+        .ok()
+        .and_then(|c| c.pid())
+        .map(i64::from)
+}
+
 /// A pipe's security descriptor: a protected DACL with one entry, full access for the
 /// current user, so no other user (Everyone, Anonymous, other accounts) can open it.
 pub fn pipe_security() -> io::Result<SecurityDescriptor> {
@@ -194,11 +216,15 @@ mod tests {
                 name.as_str().to_ns_name::<GenericNamespaced>().unwrap(),
             )
             .unwrap();
-            server_user(&s).unwrap()
+            let user = server_user(&s).unwrap();
+            assert_eq!(peer_user(&s).unwrap(), user);
+            user
         });
         let served = listener.incoming().next().unwrap().unwrap();
         let me = current_user().unwrap();
         assert_eq!(client_user(&served).unwrap(), me);
+        assert_eq!(peer_user(&served).unwrap(), me);
+        assert!(peer_pid(&served).is_some());
         assert_eq!(client.join().unwrap(), me);
     }
 }
