@@ -4,9 +4,23 @@
 // An example for the benchmark: it reads the env directly and exits on any failure.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
+
+#[cfg(unix)]
+fn connect(socket: &OsStr) -> std::io::Result<std::os::unix::net::UnixStream> {
+    std::os::unix::net::UnixStream::connect(socket)
+}
+
+/// A named pipe opens like a file.
+#[cfg(windows)]
+fn connect(socket: &OsStr) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(socket)
+}
 
 fn main() -> ExitCode {
     let session = std::env::args().nth(1).unwrap_or_else(|| "corp".into());
@@ -14,7 +28,7 @@ fn main() -> ExitCode {
         eprintln!("min_client: set SSO_AGENT_SOCKET");
         return ExitCode::from(2);
     };
-    let mut stream = match UnixStream::connect(&socket) {
+    let mut stream = match connect(&socket) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("min_client: connect: {e}");

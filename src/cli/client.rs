@@ -35,8 +35,14 @@ impl Client {
         Failure::new(
             Exit::Unreachable,
             format!(
-                "no sso-agent daemon answers on {} ({why}); start one with `sso-agent run`, or install the service with `sso-agent install`",
-                self.socket.display()
+                "no sso-agent daemon answers on {} ({why}); start one with `sso-agent run`{}",
+                self.socket.display(),
+                // No service install on Windows yet.
+                if cfg!(windows) {
+                    ""
+                } else {
+                    ", or install the service with `sso-agent install`"
+                }
             ),
         )
     }

@@ -15,6 +15,16 @@ pub struct InstallArgs {
     dry_run: bool,
 }
 
+/// Windows has no service install yet: said plainly, before anything is looked up.
+#[cfg(windows)]
+fn context(_settings: &Settings, _env: &Env) -> Result<Context, Failure> {
+    Err(Failure::new(
+        Exit::Error,
+        "installing sso-agent as a Windows service is not offered yet; start it with `sso-agent run` (for example from a scheduled task at logon)",
+    ))
+}
+
+#[cfg(unix)]
 fn context(settings: &Settings, env: &Env) -> Result<Context, Failure> {
     let binary = std::env::current_exe()
         .and_then(|p| p.canonicalize())

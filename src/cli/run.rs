@@ -18,8 +18,8 @@ use crate::store;
 use super::exit::{Exit, Failure};
 
 pub fn run(settings: Settings, flags: Flags, env: Env) -> Result<(), Failure> {
-    // Before any thread exists: the activation crate clears LISTEN_FDS/LISTEN_PID.
-    #[cfg(unix)]
+    // Before any thread exists: the activation crate clears LISTEN_FDS/LISTEN_PID (on
+    // Windows nothing is ever handed over).
     let activated = daemon::listener::take_activated().map_err(|e| {
         Failure::new(
             Exit::Error,

@@ -231,7 +231,12 @@ mod tests {
     use super::*;
 
     fn env() -> Env {
-        Env::from_pairs([("HOME", "/h"), ("XDG_RUNTIME_DIR", "/run/user/1")])
+        // USERNAME: Windows names its default pipe after the user.
+        Env::from_pairs([
+            ("HOME", "/h"),
+            ("XDG_RUNTIME_DIR", "/run/user/1"),
+            ("USERNAME", "u"),
+        ])
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub enum BindError {
         "another sso-agent is already running on {0}; stop it first or set SSO_AGENT_SOCKET to another path"
     )]
     AlreadyRunning(PathBuf),
+    #[error(
+        "{0} is already served by another process (another sso-agent, or a program that took the name first); stop it or set SSO_AGENT_SOCKET to another pipe name"
+    )]
+    NameTaken(PathBuf),
     #[error("{path}: {problem}")]
     Unsafe { path: PathBuf, problem: String },
     #[error("socket directory: {0}")]
@@ -82,18 +86,41 @@ pub fn current_uid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
+/// Windows has no socket activation: nothing is ever handed over.
+#[cfg(windows)]
+pub type Activated = std::convert::Infallible;
+
+#[cfg(windows)]
+pub fn take_activated() -> io::Result<Option<Activated>> {
+    Ok(None)
+}
+
+#[cfg(windows)]
+pub fn adopt(activated: Activated) -> Result<Bound, BindError> {
+    match activated {}
+}
+
 /// Prepares the socket directory (0700, ours), replaces a stale socket file, refuses when a
-/// live daemon answers, and binds with mode 0600.
+/// live daemon answers, and binds with mode 0600. On Windows: a named pipe whose descriptor
+/// admits only our user, created as the pipe's first instance, so a name that another
+/// process already serves (a second daemon, a squatter) is refused; no directory or stale
+/// file exists for a pipe.
 pub async fn bind(path: &Path) -> Result<Bound, BindError> {
     #[cfg(unix)]
-    prepare_dir(path)?;
-    if path_exists(path) {
-        // The type first: a link is refused before anything connects through it.
-        check_stale_candidate(path)?;
-        if Stream::connect(fs_name(path)?).await.is_ok() {
-            return Err(BindError::AlreadyRunning(path.to_path_buf()));
+    {
+        prepare_dir(path)?;
+        if path_exists(path) {
+            // The type first: a link is refused before anything connects through it.
+            check_stale_candidate(path)?;
+            if Stream::connect(fs_name(path)?).await.is_ok() {
+                return Err(BindError::AlreadyRunning(path.to_path_buf()));
+            }
+            remove_stale(path)?;
         }
-        remove_stale(path)?;
+    }
+    #[cfg(windows)]
+    if pipe_taken(path).await? {
+        return Err(BindError::NameTaken(path.to_path_buf()));
     }
     let listener = ListenerOptions::new()
         .name(fs_name(path)?)
@@ -103,7 +130,12 @@ pub async fn bind(path: &Path) -> Result<Bound, BindError> {
         use interprocess::os::unix::local_socket::ListenerOptionsExt;
         listener.mode(0o600)
     };
-    let listener = listener.create_tokio().map_err(io_err(path))?;
+    #[cfg(windows)]
+    let listener = {
+        use interprocess::os::windows::local_socket::ListenerOptionsExt;
+        listener.security_descriptor(crate::platform::pipe_security().map_err(io_err(path))?)
+    };
+    let listener = listener.create_tokio().map_err(|e| create_error(path, e))?;
     #[cfg(unix)]
     check_socket_mode(path)?;
     Ok(Bound {
@@ -117,6 +149,30 @@ fn fs_name(path: &Path) -> Result<interprocess::local_socket::Name<'_>, BindErro
     path.to_fs_name::<GenericFilePath>().map_err(io_err(path))
 }
 
+/// Whether a pipe of this name exists: it accepts a connection, or refuses us (5, another
+/// user's descriptor). The first-instance flag alone settles this on Windows, but Wine
+/// ignores it and would let a second server serve the same name side by side.
+#[cfg(windows)]
+async fn pipe_taken(path: &Path) -> Result<bool, BindError> {
+    Ok(match Stream::connect(fs_name(path)?).await {
+        Ok(_) => true,
+        Err(e) => e.raw_os_error() == Some(5),
+    })
+}
+
+/// The first-instance flag makes creating a pipe that exists fail with access denied (5);
+/// a busy name can also answer pipe busy (231).
+fn create_error(path: &Path, source: io::Error) -> BindError {
+    if cfg!(windows) && matches!(source.raw_os_error(), Some(5 | 231)) {
+        return BindError::NameTaken(path.to_path_buf());
+    }
+    BindError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[cfg(unix)]
 fn path_exists(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok()
 }
@@ -148,16 +204,6 @@ fn check_stale_candidate(path: &Path) -> Result<(), BindError> {
 fn remove_stale(path: &Path) -> Result<(), BindError> {
     tracing::info!(path = %path.display(), "removing a stale socket left by a daemon that is gone");
     std::fs::remove_file(path).map_err(io_err(path))
-}
-
-#[cfg(not(unix))]
-fn check_stale_candidate(_path: &Path) -> Result<(), BindError> {
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn remove_stale(_path: &Path) -> Result<(), BindError> {
-    Ok(())
 }
 
 /// The socket's directory: created 0700, or an existing one that is ours, private and not a

@@ -88,7 +88,8 @@ pub fn check(_ctx: &Context) -> Result<(), ServiceError> {
     }
 }
 
-#[cfg(test)]
+/// launchd paths are Unix paths (Windows would join them with `\\`).
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -1,5 +1,6 @@
-//! Size-limited keyrings (Windows Credential Manager: 2,560 bytes per secret): values larger
-//! than the limit are split into chunks under generation-tagged keys, and a small head item
+//! Size-limited keyrings (Windows Credential Manager: 2,560 bytes of UTF-16 per secret, i.e.
+//! 1,280 UTF-16 code units): values longer than the limit, counted in UTF-16 code units as
+//! the store counts them, are split into chunks under generation-tagged keys, and a small head item
 //! naming the generation, count and SHA-256 is written last. A reader sees the old head (whose
 //! chunks still exist) or the new one, never half a record; stale chunks are removed after the
 //! switch. Used on Windows; tested everywhere with a low limit.
@@ -18,6 +19,9 @@ const HEAD_PREFIX: &str = "sso-agent-chunked:v1:";
 /// Most chunks a value may span (at the 128-byte floor, 128 KiB; records are a few KiB). A
 /// head naming more is not ours: removing its chunks one by one would hang the caller.
 const MAX_CHUNKS: usize = 1024;
+/// The Windows Credential Manager's limit: `windows-native-keyring-store` encodes a password
+/// as UTF-16 and refuses more than `CRED_MAX_CREDENTIAL_BLOB_SIZE` (2,560) bytes of it.
+pub const CREDENTIAL_MANAGER_MAX_UNITS: usize = 2560 / 2;
 
 pub struct ChunkedStore {
     inner: Arc<dyn SecretStore>,
@@ -48,6 +52,29 @@ fn chunk_key(key: &str, generation: &str, i: usize) -> String {
     format!("{key}#{generation}/{i}")
 }
 
+/// The length the Credential Manager sees: UTF-16 code units.
+fn utf16_len(s: &str) -> usize {
+    s.chars().map(char::len_utf16).sum()
+}
+
+/// Pieces of at most `limit` UTF-16 code units each, cut between characters (a surrogate
+/// pair stays whole).
+fn split_utf16(s: &str, limit: usize) -> Vec<&str> {
+    let mut chunks = Vec::new();
+    let (mut start, mut units) = (0, 0);
+    for (i, c) in s.char_indices() {
+        if units + c.len_utf16() > limit {
+            chunks.push(&s[start..i]);
+            (start, units) = (i, 0);
+        }
+        units += c.len_utf16();
+    }
+    if start < s.len() {
+        chunks.push(&s[start..]);
+    }
+    chunks
+}
+
 fn sha256_hex(s: &str) -> String {
     Sha256::digest(s.as_bytes())
         .iter()
@@ -56,7 +83,8 @@ fn sha256_hex(s: &str) -> String {
 }
 
 impl ChunkedStore {
-    /// `limit`: the largest value (in bytes) the backend takes; at least 128.
+    /// `limit`: the longest value the backend takes, in UTF-16 code units (a character
+    /// outside the Basic Multilingual Plane counts two); at least 128.
     pub fn new(inner: Arc<dyn SecretStore>, limit: usize) -> Self {
         Self {
             inner,
@@ -107,7 +135,7 @@ impl ChunkedStore {
             .await?
             .and_then(|v| Head::parse(v.expose()));
         let s = value.expose();
-        if s.len() <= self.limit && !s.starts_with(HEAD_PREFIX) {
+        if utf16_len(s) <= self.limit && !s.starts_with(HEAD_PREFIX) {
             self.inner.set(key, value.clone()).await?;
         } else {
             let generation = sha256_hex(&format!(
@@ -115,16 +143,7 @@ impl ChunkedStore {
                 old.as_ref().map_or("", |h| h.generation.as_str())
             ))[..12]
                 .to_string();
-            let mut chunks = Vec::new();
-            let mut rest = s;
-            while !rest.is_empty() {
-                let mut cut = rest.len().min(self.limit);
-                while !rest.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                chunks.push(&rest[..cut]);
-                rest = &rest[cut..];
-            }
+            let chunks = split_utf16(s, self.limit);
             if chunks.len() > MAX_CHUNKS {
                 return Err(StoreError::Backend(format!(
                     "{key}: the value needs {} chunks, more than {MAX_CHUNKS}",
@@ -232,6 +251,37 @@ mod tests {
         store.delete("k").await.unwrap();
         assert_eq!(mem.len(), 0);
         assert!(store.get("k").await.unwrap().is_none());
+    }
+
+    /// The limit is counted as the Credential Manager counts: UTF-16 code units, not UTF-8
+    /// bytes (by bytes, 1,280 'é' would be split although the store takes them whole).
+    #[tokio::test]
+    async fn the_limit_is_in_utf16_code_units() {
+        let mem = Arc::new(MemoryStore::new());
+        let store = ChunkedStore::new(mem.clone(), CREDENTIAL_MANAGER_MAX_UNITS);
+        let raw = |v: Option<Secret>| v.unwrap().expose().to_string();
+        for (value, fits) in [
+            ("a".repeat(1280), true),
+            ("a".repeat(1281), false),
+            ("é".repeat(1280), true), // 2,560 bytes of UTF-8, 1,280 units
+            ("😀".repeat(640), true), // 2 units each
+            (format!("{}😀", "a".repeat(1279)), false),
+        ] {
+            store.set("k", Secret::new(value.clone())).await.unwrap();
+            let stored = raw(mem.get("k").await.unwrap());
+            assert_eq!(stored == value, fits, "{} units", utf16_len(&value));
+            assert_eq!(raw(store.get("k").await.unwrap()), value);
+        }
+        // Every stored item is within the limit; pairs are never split.
+        let mixed: String = "aé😀".repeat(2000);
+        store.set("k", Secret::new(mixed.clone())).await.unwrap();
+        assert_eq!(mem.len(), 1 + utf16_len(&mixed).div_ceil(1280));
+        assert_eq!(raw(store.get("k").await.unwrap()), mixed);
+        for piece in split_utf16(&mixed, 1280) {
+            assert!(utf16_len(piece) <= 1280);
+        }
+        assert_eq!(split_utf16("😀😀😀", 3), ["😀", "😀", "😀"]);
+        assert_eq!(split_utf16("", 3), Vec::<&str>::new());
     }
 
     #[tokio::test]

@@ -321,6 +321,44 @@ mod tests {
         assert!(chunked.get(&key).await.unwrap().is_none());
     }
 
+    /// The real Windows Credential Manager (under Wine in CI): the backend refuses values
+    /// over 1,280 UTF-16 code units, and the store the daemon opens still saves records of
+    /// 1,280, 1,281 and many times that (it used to split at 2,560 bytes, so every record
+    /// between 1,281 and 2,560 characters failed to save).
+    #[cfg(windows)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn credential_manager_values_at_the_limit() {
+        use crate::store::chunked::CREDENTIAL_MANAGER_MAX_UNITS as MAX;
+        let raw = KeyringStore::open()
+            .await
+            .expect("the Credential Manager opens");
+        let key = format!(
+            "test/{}",
+            crate::entropy::Entropy::token(&crate::entropy::OsEntropy, 12)
+        );
+        raw.set(&key, Secret::new("x".repeat(MAX))).await.unwrap();
+        assert!(
+            raw.set(&key, Secret::new("x".repeat(MAX + 1)))
+                .await
+                .is_err(),
+            "the backend's limit moved; update CREDENTIAL_MANAGER_MAX_UNITS"
+        );
+        raw.delete(&key).await.unwrap();
+        let store = crate::store::open(crate::config::StoreKind::Keyring).await;
+        assert!(store.health().available, "{:?}", store.health());
+        for value in [
+            "r".repeat(MAX),
+            "r".repeat(MAX + 1),
+            "é😀r".repeat(2000), // 8,000 units, pairs across chunk edges
+        ] {
+            store.set(&key, Secret::new(value.clone())).await.unwrap();
+            assert_eq!(store.get(&key).await.unwrap().unwrap().expose(), value);
+        }
+        store.delete(&key).await.unwrap();
+        assert!(store.get(&key).await.unwrap().is_none());
+        assert!(raw.get(&key).await.unwrap().is_none());
+    }
+
     #[tokio::test]
     async fn a_check_that_never_answers_times_out_as_unavailable() {
         // The thread blocks until the test lets go, so the timeout always wins.

@@ -50,9 +50,12 @@ pub trait SecretStore: Send + Sync + 'static {
 pub async fn open(kind: StoreKind) -> Arc<dyn SecretStore> {
     open_with(kind, || async {
         let store = keyring::KeyringStore::open().await?;
-        // Windows Credential Manager takes at most 2,560 bytes per secret.
+        // Windows Credential Manager takes at most 1,280 UTF-16 code units per secret.
         let store: Arc<dyn SecretStore> = if cfg!(windows) {
-            Arc::new(chunked::ChunkedStore::new(Arc::new(store), 2560))
+            Arc::new(chunked::ChunkedStore::new(
+                Arc::new(store),
+                chunked::CREDENTIAL_MANAGER_MAX_UNITS,
+            ))
         } else {
             Arc::new(store)
         };

@@ -381,10 +381,13 @@ async fn pipelining_clients_that_never_read_are_dropped() {
 }
 
 /// Open descriptors of a process.
+#[cfg(target_os = "linux")]
 fn open_fds(pid: u32) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
 }
 
+/// Linux only: `prlimit` on another process and `/proc/PID/fd`.
+#[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_out_of_descriptors_pauses_accepting_and_recovers() {
     let (env, mut d, token) = logged_in().await;
