@@ -169,6 +169,9 @@ pub async fn serve(
     } = bound;
     ready();
     tracing::info!(socket = %path.display(), "serving");
+    tracing::info!(
+        "next, in another shell: `sso-agent status` shows every session; `sso-agent login SESSION` logs one in; `sso-agent token SESSION` prints its token (set SSO_AGENT_SOCKET there too if you set it here)"
+    );
     let service_for = |conn: &interprocess::local_socket::tokio::Stream| {
         let peer = listener::peer(conn);
         let allowed = listener::peer_allowed(&peer);
