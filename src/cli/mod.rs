@@ -3,6 +3,7 @@
 //! token that `token` was asked for.
 
 mod client;
+mod completions;
 mod credentials;
 mod exit;
 mod install;
@@ -10,12 +11,13 @@ mod login;
 mod logout;
 mod run;
 mod status;
+mod target;
 mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::{self, Flags, Settings};
 use crate::env::Env;
@@ -55,6 +57,8 @@ enum Command {
     Install(install::InstallArgs),
     /// Stop and remove the per-user service
     Uninstall(install::InstallArgs),
+    /// Print the shell completion script (README: how to install it)
+    Completions(completions::CompletionsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +80,12 @@ struct RunArgs {
 
 /// Entry point of the binary: returns the process exit code.
 pub fn main() -> ExitCode {
+    // A Tab press: the registration script runs us with COMPLETE=<shell>; answer and exit.
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(completions::VAR)
+        .bin("sso-agent")
+        .completer("sso-agent")
+        .complete();
     let env = Env::from_process();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -130,6 +140,7 @@ fn dispatch(cli: Cli, env: Env) -> Result<(), Failure> {
         )),
         Command::Install(args) => install::install(args, &settings(&flags, &env)?, &env),
         Command::Uninstall(args) => install::uninstall(args, &settings(&flags, &env)?, &env),
+        Command::Completions(args) => completions::completions(args),
     }
 }
 

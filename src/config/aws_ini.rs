@@ -378,6 +378,26 @@ impl AwsConfig {
         }
     }
 
+    /// The session a profile uses (`--profile NAME` in login, token, logout): its
+    /// `sso_session`, which a legacy profile's derived session fills in.
+    pub fn profile_session(&self, profile: &str) -> Result<&SsoSession, ResolveError> {
+        let p = self.profiles.get(profile).ok_or_else(|| {
+            ResolveError(format!(
+                "no profile named `{profile}` in {}",
+                self.path.display()
+            ))
+        })?;
+        p.sso_session
+            .as_deref()
+            .and_then(|s| self.sessions.get(s))
+            .ok_or_else(|| {
+                ResolveError(format!(
+                    "{}: profile {profile} has no sso_session (nor sso_start_url, sso_region, sso_account_id and sso_role_name)",
+                    p.location
+                ))
+            })
+    }
+
     pub fn profile_credentials(&self, profile: &str) -> Result<RoleTarget, ResolveError> {
         let p = self.profiles.get(profile).ok_or_else(|| {
             ResolveError(format!(

@@ -100,7 +100,11 @@ impl PrivateKeyring {
     /// Waits until the Secret Service name is (or is no longer) owned on our bus: asked of
     /// the bus every 50 ms, for at most `WAIT`.
     async fn wait_for_owner(&self, owned: bool) {
-        let want = if owned { "boolean true" } else { "boolean false" };
+        let want = if owned {
+            "boolean true"
+        } else {
+            "boolean false"
+        };
         let ask = async {
             loop {
                 let out = Command::new("dbus-send")

@@ -8,6 +8,7 @@
 
 mod api;
 mod chaos;
+mod completions;
 mod hostile;
 mod interop;
 mod keyring;
