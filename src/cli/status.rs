@@ -112,11 +112,12 @@ pub fn render(data: &StatusData, now: OffsetDateTime) -> String {
 fn render_session(out: &mut String, s: &SessionStatus, now: OffsetDateTime) {
     let _ = writeln!(
         out,
-        "\n[{}] {}  ({} {})",
+        "\n[{}] {}  ({} {}{})",
         s.name,
         s.state.as_str(),
         s.region,
-        s.start_url
+        s.start_url,
+        if s.legacy { ", legacy profiles" } else { "" }
     );
     let _ = writeln!(
         out,

@@ -310,6 +310,7 @@ pub(super) fn spawn(
         name: cfg.name.clone(),
         start_url: cfg.start_url.clone(),
         region: cfg.region.clone(),
+        legacy: cfg.legacy,
         state: SessionState::LoginRequired,
         access_token_expires_at: None,
         refreshable: false,
@@ -842,6 +843,7 @@ impl Task {
             match crate::store::aws_cache::write(
                 dir,
                 &self.cfg.name,
+                self.cfg.legacy,
                 &self.cfg.start_url,
                 &self.cfg.region,
                 &rec.access_token,
@@ -1006,7 +1008,11 @@ impl Task {
         let had = self.record.take().is_some();
         self.generation += 1;
         if let Some(dir) = &self.deps.aws_cli_cache
-            && let Err(e) = crate::store::aws_cache::remove(dir, &self.cfg.name)
+            && let Err(e) = crate::store::aws_cache::remove(
+                dir,
+                &self.cfg.name,
+                self.cfg.legacy.then_some(self.cfg.start_url.as_str()),
+            )
         {
             tracing::warn!(session = %self.cfg.name, error = %e, "could not remove the exported AWS CLI token");
         }
@@ -1049,6 +1055,7 @@ impl Task {
             name: self.cfg.name.clone(),
             start_url: self.cfg.start_url.clone(),
             region: self.cfg.region.clone(),
+            legacy: self.cfg.legacy,
             state: self.state(),
             access_token_expires_at: rec.map(|r| r.expires_at),
             refreshable,

@@ -12,6 +12,7 @@ mod completions;
 mod hostile;
 mod interop;
 mod keyring;
+mod legacy;
 mod lifecycle;
 mod other_users;
 mod pkce;
