@@ -21,4 +21,5 @@ pub mod safe_fs;
 pub mod secret;
 pub mod service;
 pub mod session;
+pub mod signin;
 pub mod store;

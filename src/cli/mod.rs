@@ -4,6 +4,7 @@
 
 mod client;
 mod completions;
+mod console;
 mod credentials;
 mod exit;
 mod install;
@@ -57,6 +58,8 @@ enum Command {
     Install(install::InstallArgs),
     /// Stop and remove the per-user service
     Uninstall(install::InstallArgs),
+    /// Sign in to the AWS console as a profile's role (opens the browser, or --print)
+    Console(console::ConsoleArgs),
     /// Print the shell completion script (README: how to install it)
     Completions(completions::CompletionsArgs),
 }
@@ -140,6 +143,9 @@ fn dispatch(cli: Cli, env: Env) -> Result<(), Failure> {
         )),
         Command::Install(args) => install::install(args, &settings(&flags, &env)?, &env),
         Command::Uninstall(args) => install::uninstall(args, &settings(&flags, &env)?, &env),
+        Command::Console(args) => {
+            client_rt()?.block_on(console::console(args, &settings(&flags, &env)?, &env))
+        }
         Command::Completions(args) => completions::completions(args),
     }
 }

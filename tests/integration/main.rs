@@ -9,6 +9,7 @@
 mod api;
 mod chaos;
 mod completions;
+mod console;
 mod hostile;
 mod interop;
 mod keyring;

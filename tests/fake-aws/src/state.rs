@@ -136,6 +136,13 @@ pub(crate) struct PendingAuthorize {
     pub scopes: Vec<String>,
 }
 
+/// Role credentials as GetRoleCredentials issued them (for the sign-in federation).
+pub(crate) struct IssuedRoleCredentials {
+    pub secret: String,
+    pub session_token: String,
+    pub expires: Instant,
+}
+
 pub(crate) struct State {
     pub cfg: FakeConfig,
     pub clock: Clock,
@@ -150,6 +157,10 @@ pub(crate) struct State {
     pub calls: HashMap<Op, usize>,
     pub requests: Vec<Recorded>,
     pub issued_secrets: Vec<String>,
+    /// By access key id.
+    pub role_credentials: HashMap<String, IssuedRoleCredentials>,
+    /// Sign-in token → when it lapses.
+    pub signin_tokens: HashMap<String, Instant>,
     pub reuse_count: usize,
     next_seq: u64,
 }
@@ -170,6 +181,8 @@ impl State {
             calls: HashMap::new(),
             requests: Vec::new(),
             issued_secrets: Vec::new(),
+            role_credentials: HashMap::new(),
+            signin_tokens: HashMap::new(),
             reuse_count: 0,
             next_seq: 0,
         }
