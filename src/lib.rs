@@ -23,5 +23,6 @@ pub mod safe_fs;
 pub mod secret;
 pub mod service;
 pub mod session;
+pub mod signin;
 pub mod store;
 pub mod upstream;

@@ -110,6 +110,9 @@ pub struct SessionStatus {
     pub name: String,
     pub start_url: String,
     pub region: String,
+    /// Derived from legacy profiles (SPEC "Legacy profiles"), not an `[sso-session]`.
+    #[serde(default)]
+    pub legacy: bool,
     pub state: SessionState,
     #[serde(default, with = "serde_rfc3339::option")]
     pub access_token_expires_at: Option<OffsetDateTime>,

@@ -25,7 +25,7 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct CredentialsArgs {
     /// The profile (with sso_session, sso_account_id, sso_role_name); default AWS_PROFILE
-    #[arg(long)]
+    #[arg(long, add = clap_complete::ArgValueCandidates::new(super::completions::profile_names))]
     profile: Option<String>,
     #[arg(long, value_enum, default_value = "process")]
     format: Format,

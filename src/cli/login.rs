@@ -19,7 +19,11 @@ use super::status::relative;
 #[derive(Debug, Args)]
 pub struct LoginArgs {
     /// The sso-session (optional when only one is configured or AWS_PROFILE names one)
+    #[arg(add = clap_complete::ArgValueCandidates::new(super::completions::session_names))]
     session: Option<String>,
+    /// Or the AWS config profile whose session it is (with sso_session, or a legacy one)
+    #[arg(long, value_name = "NAME", conflicts_with = "session", add = clap_complete::ArgValueCandidates::new(super::completions::profile_names))]
+    profile: Option<String>,
     /// Use the device-code flow (type a code on any device)
     #[arg(long)]
     device_code: bool,
@@ -33,6 +37,7 @@ impl LoginArgs {
     pub fn for_session(session: String) -> Self {
         Self {
             session: Some(session),
+            profile: None,
             device_code: false,
             no_browser: false,
         }
@@ -85,7 +90,7 @@ fn in_container() -> bool {
 
 pub async fn login(args: LoginArgs, settings: &Settings, env: &Env) -> Result<(), Failure> {
     let (flow, why) = choose_flow(args.device_code, env, in_container());
-    let session = super::resolve_session(args.session, settings, env)?;
+    let session = super::target::session_or_profile(args.session, args.profile, settings, env)?;
     let client = Client::new(&settings.socket);
     let body = serde_json::json!({ "flow": flow.as_str() })
         .to_string()

@@ -12,8 +12,11 @@ use super::exit::Failure;
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
     /// The sso-session (optional when only one is configured or AWS_PROFILE names one)
-    #[arg(conflicts_with = "all")]
+    #[arg(conflicts_with = "all", add = clap_complete::ArgValueCandidates::new(super::completions::session_names))]
     session: Option<String>,
+    /// Or the AWS config profile whose session it is (with sso_session, or a legacy one)
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["session", "all"], add = clap_complete::ArgValueCandidates::new(super::completions::profile_names))]
+    profile: Option<String>,
     /// Log out of every session
     #[arg(long)]
     all: bool,
@@ -25,7 +28,12 @@ pub async fn logout(args: LogoutArgs, settings: &Settings, env: &Env) -> Result<
         let status: StatusData = client.get(paths::STATUS).await?;
         status.sessions.into_iter().map(|s| s.name).collect()
     } else {
-        vec![super::resolve_session(args.session, settings, env)?]
+        vec![super::target::session_or_profile(
+            args.session,
+            args.profile,
+            settings,
+            env,
+        )?]
     };
     for name in names {
         let out: LogoutData = client.post(&paths::logout(&name), None).await?;

@@ -4,6 +4,8 @@
 
 mod accounts;
 mod client;
+mod completions;
+mod console;
 mod credentials;
 mod exec;
 mod exit;
@@ -13,12 +15,13 @@ mod logout;
 mod profiles;
 mod run;
 mod status;
+mod target;
 mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::config::{self, Flags, Settings};
 use crate::env::Env;
@@ -65,6 +68,10 @@ enum Command {
     Install(install::InstallArgs),
     /// Stop and remove the per-user service
     Uninstall(install::InstallArgs),
+    /// Sign in to the AWS console as a profile's role (opens the browser, or --print)
+    Console(console::ConsoleArgs),
+    /// Print the shell completion script (README: how to install it)
+    Completions(completions::CompletionsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +93,12 @@ struct RunArgs {
 
 /// Entry point of the binary: returns the process exit code.
 pub fn main() -> ExitCode {
+    // A Tab press: the registration script runs us with COMPLETE=<shell>; answer and exit.
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(completions::VAR)
+        .bin("sso-agent")
+        .completer("sso-agent")
+        .complete();
     let env = Env::from_process();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -157,6 +170,10 @@ fn dispatch(socket: Option<PathBuf>, command: Command, env: Env) -> Result<(), F
         Command::Install(args) => install::install(args, &settings(&flags, &env)?, &env),
         Command::Uninstall(args) => install::uninstall(args, &settings(&flags, &env)?, &env),
         Command::Exec(_) => Err(Failure::new(Exit::Error, "exec is run by main")),
+        Command::Console(args) => {
+            client_rt()?.block_on(console::console(args, &settings(&flags, &env)?, &env))
+        }
+        Command::Completions(args) => completions::completions(args),
     }
 }
 

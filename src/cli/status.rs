@@ -150,11 +150,12 @@ fn render_session(out: &mut String, s: &SessionStatus, now: OffsetDateTime) {
     use crate::outside_text::escape;
     let _ = writeln!(
         out,
-        "\n[{}] {}  ({} {})",
+        "\n[{}] {}  ({} {}{})",
         escape(&s.name),
         s.state.as_str(),
         escape(&s.region),
-        escape(&s.start_url)
+        escape(&s.start_url),
+        if s.legacy { ", legacy profiles" } else { "" }
     );
     let _ = writeln!(
         out,

@@ -14,7 +14,11 @@ use super::exit::{Exit, Failure};
 #[derive(Debug, Args)]
 pub struct TokenArgs {
     /// The sso-session (optional when only one is configured or AWS_PROFILE names one)
+    #[arg(add = clap_complete::ArgValueCandidates::new(super::completions::session_names))]
     session: Option<String>,
+    /// Or the AWS config profile whose session it is (with sso_session, or a legacy one)
+    #[arg(long, value_name = "NAME", conflicts_with = "session", add = clap_complete::ArgValueCandidates::new(super::completions::profile_names))]
+    profile: Option<String>,
     /// Print the whole record as JSON instead of the bare token
     #[arg(long)]
     json: bool,
@@ -28,7 +32,7 @@ pub struct TokenArgs {
 
 /// Blocking, with no runtime: see `Client::get_blocking`.
 pub fn token(args: TokenArgs, settings: &Settings, env: &Env) -> Result<(), Failure> {
-    let session = super::resolve_session(args.session, settings, env)?;
+    let session = super::target::session_or_profile(args.session, args.profile, settings, env)?;
     let path = format!(
         "{}?minValidity={}&wait={}",
         paths::token(&session),

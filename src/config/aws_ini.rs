@@ -33,6 +33,9 @@ pub struct SsoSession {
     /// `sso_registration_scopes` split on `,`, trimmed, empties dropped; default
     /// `["sso:account:access"]` (what makes refresh tokens possible).
     pub scopes: Vec<String>,
+    /// Derived from legacy profiles (`sso_start_url` and `sso_region` in a `[profile]`, no
+    /// `sso_session`), not an `[sso-session]` section; `location` is its first profile's.
+    pub legacy: bool,
     pub location: Location,
 }
 
@@ -42,10 +45,13 @@ pub struct Profile {
     pub sso_session: Option<String>,
     pub sso_account_id: Option<String>,
     pub sso_role_name: Option<String>,
-    /// The profile's `region` (what `exec` gives its child as AWS_REGION).
+    /// The profile's own `region` (what `exec` gives its child as AWS_REGION; the console's
+    /// partition comes from it).
     pub region: Option<String>,
     pub sso_start_url: Option<String>,
     pub sso_region: Option<String>,
+    /// `sso_session` was derived from the profile's legacy keys, not written in it.
+    pub legacy: bool,
     pub endpoint_url: Option<String>,
     pub services: Option<String>,
     pub ignore_configured_endpoint_urls: bool,
@@ -265,6 +271,7 @@ pub fn parse_aws_config(path: &Path, text: &str) -> Result<AwsConfig, ConfigErro
                             start_url,
                             region,
                             scopes,
+                            legacy: false,
                             location,
                         },
                     );
@@ -279,6 +286,7 @@ pub fn parse_aws_config(path: &Path, text: &str) -> Result<AwsConfig, ConfigErro
                     region: get("region"),
                     sso_start_url: get("sso_start_url"),
                     sso_region: get("sso_region"),
+                    legacy: false,
                     endpoint_url: get("endpoint_url"),
                     services: get("services"),
                     ignore_configured_endpoint_urls: get("ignore_configured_endpoint_urls")
@@ -332,10 +340,111 @@ pub fn parse_aws_config(path: &Path, text: &str) -> Result<AwsConfig, ConfigErro
             }
         }
     }
+    derive_legacy_sessions(&mut cfg, &mut errors);
     if errors.is_empty() {
         Ok(cfg)
     } else {
         Err(ConfigErrors(errors))
+    }
+}
+
+/// SPEC "Legacy profiles": a profile with `sso_start_url`, `sso_region`, `sso_account_id` and
+/// `sso_role_name` and no `sso_session` is served through a session derived per distinct
+/// (start URL, region), registered with `sso:account:access` so it refreshes. The profile's
+/// `sso_session` then names that session, so everything that follows a profile to its
+/// session (credentials, `--profile`, `AWS_PROFILE`) works unchanged. A profile missing one
+/// of the four keys is left alone (botocore fails it only when used; so do we, naming it).
+fn derive_legacy_sessions(cfg: &mut AwsConfig, errors: &mut Vec<String>) {
+    let mut wanted: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for p in cfg.profiles.values() {
+        let (None, Some(url), Some(region), Some(_), Some(_)) = (
+            &p.sso_session,
+            &p.sso_start_url,
+            &p.sso_region,
+            &p.sso_account_id,
+            &p.sso_role_name,
+        ) else {
+            continue;
+        };
+        let mut ok = true;
+        if let Some(problem) = start_url_problem(url) {
+            errors.push(format!("{}: profile {} {problem}", p.location, p.name));
+            ok = false;
+        }
+        if !region_ok(region) {
+            errors.push(format!(
+                "{}: profile {} sso_region {region:?} is not a region",
+                p.location, p.name
+            ));
+            ok = false;
+        }
+        if ok {
+            wanted
+                .entry((url.clone(), region.clone()))
+                .or_default()
+                .push(p.name.clone());
+        }
+    }
+    let bases: Vec<String> = wanted
+        .keys()
+        .map(|(url, region)| legacy_name(url, region))
+        .collect();
+    for (((url, region), profiles), base) in wanted.iter().zip(&bases) {
+        // Two start URLs with the same first host label and region, or a user's own
+        // [sso-session] of that name: tell them apart by the start URL's digest.
+        let clash = bases.iter().filter(|b| *b == base).count() > 1
+            || cfg.sessions.contains_key(base.as_str());
+        let name = if clash {
+            format!("{base}-{}", &hex_sha1(url)[..8])
+        } else {
+            base.clone()
+        };
+        let location = cfg.profiles[&profiles[0]].location.clone();
+        for p in profiles {
+            if let Some(p) = cfg.profiles.get_mut(p) {
+                p.sso_session = Some(name.clone());
+                p.legacy = true;
+            }
+        }
+        cfg.sessions.insert(
+            name.clone(),
+            SsoSession {
+                name,
+                start_url: url.clone(),
+                region: region.clone(),
+                scopes: vec!["sso:account:access".into()],
+                legacy: true,
+                location,
+            },
+        );
+    }
+}
+
+fn hex_sha1(s: &str) -> String {
+    use sha1::{Digest, Sha1};
+    Sha1::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `legacy-<first label of the start URL's host>-<region>`, e.g.
+/// `legacy-d-1234567890-us-east-1`: stable (it depends on that pair only, so adding or
+/// removing other profiles never renames it and its keyring entry) and readable.
+fn legacy_name(url: &str, region: &str) -> String {
+    let label: String = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .and_then(|h| h.split('.').next().map(String::from))
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let label = label.trim_matches('-');
+    if label.is_empty() {
+        format!("legacy-{region}")
+    } else {
+        format!("legacy-{label}-{region}")
     }
 }
 
@@ -384,6 +493,26 @@ impl AwsConfig {
         }
     }
 
+    /// The session a profile uses (`--profile NAME` in login, token, logout): its
+    /// `sso_session`, which a legacy profile's derived session fills in.
+    pub fn profile_session(&self, profile: &str) -> Result<&SsoSession, ResolveError> {
+        let p = self.profiles.get(profile).ok_or_else(|| {
+            ResolveError(format!(
+                "no profile named `{profile}` in {}",
+                self.path.display()
+            ))
+        })?;
+        p.sso_session
+            .as_deref()
+            .and_then(|s| self.sessions.get(s))
+            .ok_or_else(|| {
+                ResolveError(format!(
+                    "{}: profile {profile} has no sso_session (nor sso_start_url, sso_region, sso_account_id and sso_role_name)",
+                    p.location
+                ))
+            })
+    }
+
     pub fn profile_credentials(&self, profile: &str) -> Result<RoleTarget, ResolveError> {
         let p = self.profiles.get(profile).ok_or_else(|| {
             ResolveError(format!(
@@ -394,10 +523,11 @@ impl AwsConfig {
         let missing =
             |k: &str| ResolveError(format!("{}: profile {profile} has no {k}", p.location));
         Ok(RoleTarget {
-            session: p
-                .sso_session
-                .clone()
-                .ok_or_else(|| missing("sso_session"))?,
+            session: p.sso_session.clone().ok_or_else(|| {
+                missing(
+                    "sso_session (nor sso_start_url, sso_region, sso_account_id and sso_role_name)",
+                )
+            })?,
             account_id: p
                 .sso_account_id
                 .clone()
@@ -588,5 +718,113 @@ sso_region = eu-west-1
                 .0
                 .contains("no [sso-session]")
         );
+    }
+
+    /// SPEC "Legacy profiles": two profiles sharing a start URL and region are one session
+    /// (legacy, sso:account:access), a third on another region is another; each profile then
+    /// resolves to its session; an incomplete one is not served and says what it lacks.
+    #[test]
+    fn legacy_profiles_become_one_session_per_start_url_and_region() {
+        let text = "\
+[profile a]
+sso_start_url = https://d-1234567890.awsapps.com/start
+sso_region = us-east-1
+sso_account_id = 111122223333
+sso_role_name = Admin
+[profile b]
+sso_start_url = https://d-1234567890.awsapps.com/start
+sso_region = us-east-1
+sso_account_id = 444455556666
+sso_role_name = ReadOnly
+[profile c]
+sso_start_url = https://d-1234567890.awsapps.com/start
+sso_region = eu-west-1
+sso_account_id = 111122223333
+sso_role_name = Admin
+[profile half]
+sso_start_url = https://d-1234567890.awsapps.com/start
+sso_account_id = 111122223333
+";
+        let c = parse_aws_config(Path::new("/c"), text).unwrap();
+        let names: Vec<&str> = c.sessions.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "legacy-d-1234567890-eu-west-1",
+                "legacy-d-1234567890-us-east-1"
+            ]
+        );
+        let s = &c.sessions["legacy-d-1234567890-us-east-1"];
+        assert!(s.legacy);
+        assert_eq!(s.scopes, ["sso:account:access"]);
+        assert_eq!(s.start_url, "https://d-1234567890.awsapps.com/start");
+        assert_eq!(s.location.line, 1, "its first profile's line");
+        assert_eq!(c.profile_session("b").unwrap().name, s.name);
+        assert_eq!(
+            c.profile_session("c").unwrap().name,
+            "legacy-d-1234567890-eu-west-1"
+        );
+        let t = c.profile_credentials("b").unwrap();
+        assert_eq!(
+            (t.session.as_str(), t.role_name.as_str()),
+            (s.name.as_str(), "ReadOnly")
+        );
+        assert!(c.profiles["a"].legacy);
+        let e = c.profile_credentials("half").unwrap_err().0;
+        assert!(
+            e.starts_with("/c:16: profile half has no sso_session"),
+            "{e}"
+        );
+        let env = Env::from_pairs([("AWS_PROFILE", "a")]);
+        assert_eq!(c.resolve_session(None, &env).unwrap().name, s.name);
+    }
+
+    /// The AWS CLI's rule for a profile with both forms: its sso_start_url and sso_region
+    /// must agree with the sso-session it names, else a config error at its line. A bad
+    /// legacy start URL is an error too; a derived name never takes a user's session's.
+    #[test]
+    fn mixed_forms_must_agree_and_names_do_not_clash() {
+        let base = "[sso-session corp]\nsso_start_url = https://d-1.awsapps.com/start\nsso_region = us-east-1\n";
+        let agree = format!(
+            "{base}[profile p]\nsso_session = corp\nsso_start_url = https://d-1.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 1\nsso_role_name = R\n"
+        );
+        let c = parse_aws_config(Path::new("/c"), &agree).unwrap();
+        assert_eq!(
+            c.sessions.len(),
+            1,
+            "no legacy session for a profile with sso_session"
+        );
+        assert!(!c.profiles["p"].legacy);
+        let differ = agree.replace(
+            "sso_region = us-east-1\nsso_account_id",
+            "sso_region = eu-west-1\nsso_account_id",
+        );
+        let e = parse_aws_config(Path::new("/c"), &differ)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "/c:4: profile p sets sso_region differently from [sso-session corp]"
+        );
+
+        let bad = "[profile old]\nsso_start_url = http://example.com/start\nsso_region = us-east-1\nsso_account_id = 1\nsso_role_name = R\n";
+        let e = parse_aws_config(Path::new("/c"), bad)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "/c:1: profile old sso_start_url \"http://example.com/start\" must be https://"
+        );
+
+        let taken = "[sso-session legacy-d-1-us-east-1]\nsso_start_url = https://other.example/start\nsso_region = us-east-1\n[profile old]\nsso_start_url = https://d-1.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 1\nsso_role_name = R\n";
+        let c = parse_aws_config(Path::new("/c"), taken).unwrap();
+        let mine = c.profile_session("old").unwrap();
+        assert!(mine.legacy);
+        assert!(
+            mine.name.starts_with("legacy-d-1-us-east-1-"),
+            "{}",
+            mine.name
+        );
+        assert!(!c.sessions["legacy-d-1-us-east-1"].legacy);
     }
 }

@@ -129,9 +129,14 @@ pub fn sessions_from(aws: &AwsConfig, env: &Env) -> (Vec<SessionConfig>, Vec<Str
                 start_url: s.start_url.clone(),
                 region: s.region.clone(),
                 scopes: s.scopes.clone(),
+                legacy: s.legacy,
                 oidc_endpoint: ep.oidc,
                 portal_endpoint: ep.portal,
             }),
+            Err(e) if s.legacy => problems.push(format!(
+                "{}: legacy session {} (sso_start_url {}): {e}",
+                s.location, s.name, s.start_url
+            )),
             Err(e) => problems.push(format!("{}: [sso-session {}]: {e}", s.location, s.name)),
         }
     }

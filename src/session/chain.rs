@@ -460,6 +460,7 @@ pub(super) fn status(
         name: cfg.name.clone(),
         start_url: cfg.start_url.clone(),
         region: cfg.region.clone(),
+        legacy: cfg.legacy,
         state,
         access_token_expires_at: rec.map(|r| r.expires_at),
         refreshable,

@@ -292,6 +292,7 @@ pub(super) fn spawn(
         name: cfg.name.clone(),
         start_url: cfg.start_url.clone(),
         region: cfg.region.clone(),
+        legacy: cfg.legacy,
         state: SessionState::LoginRequired,
         access_token_expires_at: None,
         refreshable: false,

@@ -99,6 +99,8 @@ pub struct SessionConfig {
     pub start_url: String,
     pub region: String,
     pub scopes: Vec<String>,
+    /// Derived from legacy profiles: its token is also exported as sha1(start URL).json.
+    pub legacy: bool,
     pub oidc_endpoint: Url,
     pub portal_endpoint: Url,
 }

@@ -99,6 +99,7 @@ impl Saved {
             let exported = crate::store::aws_cache::write(
                 dir,
                 &c.name,
+                c.legacy,
                 &c.start_url,
                 &c.region,
                 &rec.access_token,
@@ -122,7 +123,11 @@ impl Saved {
     /// Forgets the session's record in the store and the exported cache.
     pub async fn delete(&self) -> Result<(), SessionError> {
         if let Some(dir) = &self.aws_cli_cache
-            && let Err(e) = crate::store::aws_cache::remove(dir, &self.cfg.name)
+            && let Err(e) = crate::store::aws_cache::remove(
+                dir,
+                &self.cfg.name,
+                self.cfg.legacy.then_some(self.cfg.start_url.as_str()),
+            )
         {
             tracing::warn!(session = %self.cfg.name, error = %e, "could not remove the exported AWS CLI token");
         }

@@ -284,6 +284,7 @@ fn config() -> SessionConfig {
         start_url: "https://d-1.awsapps.com/start".into(),
         region: "us-east-1".into(),
         scopes: vec!["sso:account:access".into()],
+        legacy: false,
         oidc_endpoint: Url::parse("http://127.0.0.1:1").unwrap(),
         portal_endpoint: Url::parse("http://127.0.0.1:2").unwrap(),
     }

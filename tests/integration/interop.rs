@@ -8,7 +8,7 @@ use fake_aws::Op;
 use crate::util::*;
 
 /// The venv python with botocore that scripts/test prepares; required when it says so.
-pub(crate) fn python() -> Option<String> {
+pub fn python() -> Option<String> {
     let p = std::env::var("SSO_AGENT_TEST_PYTHON")
         .ok()
         .filter(|p| !p.is_empty());
@@ -40,7 +40,7 @@ fn cache_file(env: &TestEnv) -> std::path::PathBuf {
         .join(".aws/sso/cache/ee0bfd2552fbd840c02cc48b6e823320543c450f.json")
 }
 
-fn last_bearer(env: &TestEnv) -> String {
+pub fn last_bearer(env: &TestEnv) -> String {
     env.fake
         .requests()
         .into_iter()
@@ -49,7 +49,7 @@ fn last_bearer(env: &TestEnv) -> String {
         .unwrap_or_default()
 }
 
-pub(crate) async fn botocore(env: &TestEnv, python: &str, profile: &str) -> serde_json::Value {
+pub async fn botocore(env: &TestEnv, python: &str, profile: &str) -> serde_json::Value {
     let cmd = env.command(&[]);
     let std = cmd.as_std();
     let envs: Vec<_> = std

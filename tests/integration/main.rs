@@ -12,10 +12,13 @@
 mod accounts;
 mod api;
 mod chaos;
+mod completions;
+mod console;
 mod exec;
 mod hostile;
 mod interop;
 mod keyring;
+mod legacy;
 mod lifecycle;
 mod other_users;
 mod pkce;

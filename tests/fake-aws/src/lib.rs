@@ -10,6 +10,7 @@ mod control;
 mod oidc;
 mod portal;
 mod server;
+mod signin;
 mod state;
 mod stream;
 mod wire;
@@ -364,6 +365,16 @@ impl FakeAws {
         let done = self.inner.lock().approve(user_code);
         self.inner.notify();
         done
+    }
+
+    /// Every role credential issued so far lapses now (the sign-in federation then refuses
+    /// them as expired; the daemon's cache is not told).
+    pub fn expire_role_credentials(&self) {
+        let mut st = self.inner.lock();
+        let now = st.clock.now();
+        for c in st.role_credentials.values_mut() {
+            c.expires = now;
+        }
     }
 
     /// The user denies a device code; false if unknown, expired or used.

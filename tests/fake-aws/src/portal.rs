@@ -83,6 +83,14 @@ fn role_credentials(
     let secret = st.issue_secret("fake-sak-");
     let session = st.issue_secret("fake-st-");
     let expires = st.clock.now() + st.cfg.role_credentials_ttl;
+    st.role_credentials.insert(
+        key_id.clone(),
+        crate::state::IssuedRoleCredentials {
+            secret: secret.clone(),
+            session_token: session.clone(),
+            expires,
+        },
+    );
     Ok(json!({
         "roleCredentials": {
             "accessKeyId": key_id,

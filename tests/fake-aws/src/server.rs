@@ -65,6 +65,7 @@ async fn connection(stream: TcpStream, inner: Arc<Inner>, mut stop: watch::Recei
 enum Route {
     Api(Op),
     AuthorizeDecision,
+    Federation,
     DevicePage,
     DeviceDecision,
     Control,
@@ -86,6 +87,8 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Route {
         "/device" if get => Route::DevicePage,
         "/device" if post => Route::DeviceDecision,
         "/federation/credentials" if get => Route::Api(Op::GetRoleCredentials),
+        // The sign-in endpoint (console), on the same port: AWS_ENDPOINT_URL_SIGNIN.
+        "/federation" if get => Route::Federation,
         "/assignment/accounts" if get => Route::Api(Op::ListAccounts),
         "/assignment/roles" if get => Route::Api(Op::ListAccountRoles),
         "/logout" if post => Route::Api(Op::Logout),
@@ -111,6 +114,7 @@ fn dispatch(st: &mut crate::state::State, route: Route, req: &Incoming<'_>, base
         Route::Api(Op::Authorize) => authorize::authorize(st, req),
         Route::Api(op) if op.is_portal() => portal::handle(st, op, req),
         Route::AuthorizeDecision => authorize::authorize_decision(st, req),
+        Route::Federation => crate::signin::handle(st, req),
         Route::DevicePage => authorize::device_page(req),
         Route::DeviceDecision => authorize::device_decision(st, req),
         _ => wire::portal_error(

@@ -136,6 +136,13 @@ pub(crate) struct PendingAuthorize {
     pub scopes: Vec<String>,
 }
 
+/// Role credentials as GetRoleCredentials issued them (for the sign-in federation).
+pub(crate) struct IssuedRoleCredentials {
+    pub secret: String,
+    pub session_token: String,
+    pub expires: Instant,
+}
+
 pub(crate) struct State {
     pub cfg: FakeConfig,
     pub clock: Clock,
@@ -152,6 +159,10 @@ pub(crate) struct State {
     pub issued_secrets: Vec<String>,
     /// Role credential access key ids handed out, in order (not secret; SDK probes print them).
     pub issued_key_ids: Vec<String>,
+    /// By access key id.
+    pub role_credentials: HashMap<String, IssuedRoleCredentials>,
+    /// Sign-in token → when it lapses.
+    pub signin_tokens: HashMap<String, Instant>,
     pub reuse_count: usize,
     next_seq: u64,
 }
@@ -173,6 +184,8 @@ impl State {
             requests: Vec::new(),
             issued_secrets: Vec::new(),
             issued_key_ids: Vec::new(),
+            role_credentials: HashMap::new(),
+            signin_tokens: HashMap::new(),
             reuse_count: 0,
             next_seq: 0,
         }

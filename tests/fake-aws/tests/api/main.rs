@@ -8,4 +8,5 @@ mod faults;
 mod pkce;
 mod portal;
 mod refresh;
+mod signin;
 mod util;
