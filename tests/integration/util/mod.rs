@@ -239,11 +239,17 @@ impl TestEnv {
             .command(&["login", "corp", "--device-code", "--no-browser"])
             .spawn()
             .unwrap();
-        let code = self
-            .fake
-            .wait_for_pending_user_code(WAIT)
-            .await
-            .expect("a user code");
+        let Some(code) = self.fake.wait_for_pending_user_code(WAIT).await else {
+            // Say why: the login command's own answer is the clue.
+            let mut child = child;
+            let _ = child.start_kill();
+            let out = child.wait_with_output().await.unwrap();
+            panic!(
+                "no user code reached the fake; login said: {} {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
         assert!(self.fake.approve(&code));
         let out = tokio::time::timeout(WAIT, child.wait_with_output())
             .await
