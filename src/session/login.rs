@@ -94,21 +94,32 @@ pub(super) async fn device_login(ctx: LoginCtx) {
 
 async fn device_login_inner(ctx: &LoginCtx) -> LoginOutcome {
     let spec = device_spec(&ctx.spec_endpoint, &ctx.region, &ctx.scopes);
-    let client = match ctx.client_for(&spec).await {
-        Ok(c) => c,
-        Err(e) => return LoginOutcome::Failed(e.to_string()),
-    };
-    let auth = match ctx
-        .oidc
-        .start_device_authorization(StartDeviceAuthorizationRequest {
-            client_id: client.client_id.clone(),
-            client_secret: client.client_secret.clone(),
-            start_url: ctx.start_url.clone(),
-        })
-        .await
-    {
-        Ok(a) => a,
-        Err(e) => return LoginOutcome::Failed(format!("StartDeviceAuthorization failed: {e}")),
+    // A stored registration the service no longer knows (revoked, or a service that was
+    // reset) is dropped and replaced once, instead of failing every login from now on.
+    let mut retried = false;
+    let (client, auth) = loop {
+        let client = match ctx.client_for(&spec).await {
+            Ok(c) => c,
+            Err(e) => return LoginOutcome::Failed(e.to_string()),
+        };
+        match ctx
+            .oidc
+            .start_device_authorization(StartDeviceAuthorizationRequest {
+                client_id: client.client_id.clone(),
+                client_secret: client.client_secret.clone(),
+                start_url: ctx.start_url.clone(),
+            })
+            .await
+        {
+            Ok(a) => break (client, a),
+            Err(OidcError::InvalidClient { .. }) if !retried => {
+                retried = true;
+                ctx.registrations.forget(&spec, &client.client_id).await;
+            }
+            Err(e) => {
+                return LoginOutcome::Failed(format!("StartDeviceAuthorization failed: {e}"));
+            }
+        }
     };
     let started_at = ctx.clock.now();
     let expires_at = started_at + Duration::from_secs(auth.expires_in.max(0).unsigned_abs());

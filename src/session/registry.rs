@@ -91,6 +91,23 @@ impl Registrations {
         }
     }
 
+    /// Drops the registration `client_id` of `spec` (memory and store) after the upstream
+    /// refused it as an unknown client, so the next login registers afresh instead of failing
+    /// for good. A newer registration that replaced it meanwhile is kept.
+    pub async fn forget(&self, spec: &RegistrationSpec, client_id: &str) {
+        let key = spec.key();
+        let slot = self.slot(&key);
+        let mut cached = slot.lock().await;
+        if cached.as_ref().is_some_and(|r| r.client_id != client_id) {
+            return;
+        }
+        *cached = None;
+        tracing::warn!(%key, "the OIDC service no longer knows this client registration; registering a new one");
+        if let Err(e) = self.store.delete(&key).await {
+            tracing::warn!(%key, error = %e, "could not remove the refused registration");
+        }
+    }
+
     /// The current registration for `spec`, if any (never registers).
     pub async fn peek(&self, spec: &RegistrationSpec) -> Option<ClientRecord> {
         let key = spec.key();

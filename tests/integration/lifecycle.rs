@@ -210,3 +210,26 @@ async fn sigterm_drains_and_removes_the_socket() {
     assert_eq!(status.code(), Some(0));
     assert!(!env.socket().exists(), "socket file removed");
 }
+
+/// A stored registration the service no longer knows (revoked upstream, or a reset service
+/// on the same endpoint) is dropped and replaced once: the login goes on with a new client
+/// instead of failing with InvalidClientException from now on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_the_service_forgot_is_replaced_once() {
+    use fake_aws::Fault;
+    let env = TestEnv::new().await;
+    let _d = env.start_daemon().await;
+    assert_eq!(env.login().await.code, 0);
+    assert_eq!(env.run(&["logout", "corp"]).await.code, 0);
+    assert_eq!(env.fake.calls(Op::RegisterClient), 1);
+    env.fake
+        .push_fault(Op::StartDeviceAuthorization, Fault::invalid_client());
+    let out = env.login().await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        env.fake.calls(Op::RegisterClient),
+        2,
+        "one new registration"
+    );
+    assert_eq!(env.run(&["token", "corp"]).await.code, 0);
+}
