@@ -42,15 +42,7 @@ fn failure(e: SigninError) -> Failure {
 }
 
 pub async fn console(args: ConsoleArgs, settings: &Settings, env: &Env) -> Result<(), Failure> {
-    let profile = args
-        .profile
-        .or_else(|| env.get("AWS_PROFILE").map(String::from))
-        .ok_or_else(|| {
-            Failure::new(
-                Exit::Usage,
-                "name a profile with --profile (or set AWS_PROFILE)",
-            )
-        })?;
+    let profile = super::profile_or_env(args.profile, env)?;
     let aws = config::load_aws_config(&settings.aws_config_file)
         .map_err(|e| Failure::new(Exit::Usage, e.to_string()))?;
     let target = aws

@@ -64,15 +64,7 @@ pub async fn credentials(
     settings: &Settings,
     env: &Env,
 ) -> Result<(), Failure> {
-    let profile = args
-        .profile
-        .or_else(|| env.get("AWS_PROFILE").map(String::from))
-        .ok_or_else(|| {
-            Failure::new(
-                Exit::Usage,
-                "name a profile with --profile (or set AWS_PROFILE)",
-            )
-        })?;
+    let profile = super::profile_or_env(args.profile, env)?;
     let data: CredentialsData = Client::new(&settings.socket)
         .get(&if args.wait > 0 {
             format!("{}?wait={}", paths::credentials(&profile), args.wait)

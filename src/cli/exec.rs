@@ -82,15 +82,7 @@ pub fn exit_code_of(status: std::process::ExitStatus) -> u8 {
 }
 
 pub fn exec(args: ExecArgs, settings: &Settings, env: &Env) -> Result<ExitCode, Failure> {
-    let profile = args
-        .profile
-        .or_else(|| env.get("AWS_PROFILE").map(String::from))
-        .ok_or_else(|| {
-            Failure::new(
-                Exit::Usage,
-                "name a profile with --profile (or set AWS_PROFILE)",
-            )
-        })?;
+    let profile = super::profile_or_env(args.profile, env)?;
     let rt = super::client_rt()?;
     rt.block_on(async {
         let (grant, held) = register(&profile, settings, env).await?;

@@ -206,3 +206,15 @@ fn resolve_session(
         .map(|s| s.name.clone())
         .map_err(|e| Failure::new(Exit::Usage, e.to_string()))
 }
+
+/// `--profile NAME`, else `AWS_PROFILE`, else a usage error (the commands that act on one
+/// profile: credentials, exec, console).
+fn profile_or_env(flag: Option<String>, env: &Env) -> Result<String, Failure> {
+    flag.or_else(|| env.get("AWS_PROFILE").map(String::from))
+        .ok_or_else(|| {
+            Failure::new(
+                Exit::Usage,
+                "name a profile with --profile (or set AWS_PROFILE)",
+            )
+        })
+}
