@@ -95,6 +95,12 @@ mod imp {
     const WRITE_GROUP_OTHER: u32 = 0o022;
     const STICKY: u32 = 0o1000;
 
+    /// The permission bits (`st_mode` is 32 bits on Linux, 16 on macOS).
+    #[allow(clippy::useless_conversion)]
+    fn mode_bits(st: &rustix::fs::Stat) -> u32 {
+        u32::from(st.st_mode) & 0o7777
+    }
+
     fn me() -> u32 {
         rustix::process::geteuid().as_raw()
     }
@@ -159,7 +165,7 @@ mod imp {
                 fix,
             });
         }
-        let mode = st.st_mode & 0o7777;
+        let mode = mode_bits(&st);
         let too_open = match privacy {
             Privacy::Private => mode & GROUP_OTHER != 0,
             Privacy::NotWritableByOthers => mode & WRITE_GROUP_OTHER != 0,
@@ -172,7 +178,7 @@ mod imp {
             });
         }
         let pst = rustix::fs::stat(parent).map_err(|e| DirError::io(parent)(e.into()))?;
-        let pmode = pst.st_mode & 0o7777;
+        let pmode = mode_bits(&pst);
         let parent_owner_ok = pst.st_uid == me() || pst.st_uid == 0;
         if !parent_owner_ok || (pmode & WRITE_GROUP_OTHER != 0 && pmode & STICKY == 0) {
             return Err(DirError::UnsafeParent {

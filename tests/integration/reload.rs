@@ -113,12 +113,14 @@ async fn agent_settings_reload_live() {
 }
 
 fn mkfifo(path: &std::path::Path) {
-    rustix::fs::mkfifoat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::Mode::from_raw_mode(0o600),
-    )
-    .unwrap();
+    // The mkfifo(1) tool (coreutils; macOS has it too): rustix's mkfifoat is Linux-only.
+    let status = std::process::Command::new("mkfifo")
+        .arg("-m")
+        .arg("600")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
 }
 
 fn sigterm(d: &Daemon) {
