@@ -132,6 +132,13 @@ async fn run_probe(env: &TestEnv, sdk: Sdk, probe: &str, way: Way) -> Got {
     let profile = way.profile();
     let (program, args) = sdk.command(probe, false);
     let template = env.command(&[]);
+    if way == Way::C {
+        // Nothing with static keys may win before the container provider.
+        let config = std::fs::read_to_string(env.config_path()).unwrap();
+        assert!(!config.contains("aws_access_key_id"), "{config}");
+        let creds = env.home().join(".aws/credentials");
+        assert!(!creds.exists(), "{} exists", creds.display());
+    }
     let mut cmd = if way == Way::C {
         // The probe as the child of `sso-agent exec`, which removes AWS_PROFILE and points
         // the SDK at the container-credentials endpoint; the config holds no static keys.
