@@ -128,11 +128,30 @@ enum Got {
     Error(String),
 }
 
-async fn run_probe(env: &TestEnv, sdk: Sdk, probe: &str, profile: &str) -> Got {
+async fn run_probe(env: &TestEnv, sdk: Sdk, probe: &str, way: Way) -> Got {
+    let profile = way.profile();
     let (program, args) = sdk.command(probe, false);
     let template = env.command(&[]);
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args).env_clear();
+    if way == Way::C {
+        // Nothing with static keys may win before the container provider.
+        let config = std::fs::read_to_string(env.config_path()).unwrap();
+        assert!(!config.contains("aws_access_key_id"), "{config}");
+        let creds = env.home().join(".aws/credentials");
+        assert!(!creds.exists(), "{} exists", creds.display());
+    }
+    let mut cmd = if way == Way::C {
+        // The probe as the child of `sso-agent exec`, which removes AWS_PROFILE and points
+        // the SDK at the container-credentials endpoint; the config holds no static keys.
+        let mut c = tokio::process::Command::new(BIN);
+        c.args(["exec", "--profile", "dev", "--", program.as_str()])
+            .args(&args);
+        c
+    } else {
+        let mut c = tokio::process::Command::new(program);
+        c.args(args);
+        c
+    };
+    cmd.env_clear();
     for (k, v) in template.as_std().get_envs() {
         if let Some(v) = v {
             cmd.env(k, v);
@@ -212,7 +231,7 @@ enum Way {
     A,
     /// `credential_process = sso-agent credentials --profile dev`, alone in its profile.
     B,
-    /// `sso-agent exec` (container-credentials endpoint): not built yet.
+    /// `sso-agent exec --profile dev -- <probe>` (the container-credentials endpoint).
     C,
     /// Legacy profiles (`sso_start_url` in the profile): not built yet.
     D,
@@ -232,7 +251,8 @@ impl Way {
         match self {
             Way::A => "dev",
             Way::B => "dev-agent",
-            Way::C | Way::D => "",
+            Way::C => "dev",
+            Way::D => "",
         }
     }
 }
@@ -250,7 +270,15 @@ enum Expect {
 fn expected(sdk: Sdk, way: Way) -> Expect {
     use Expect::*;
     match (sdk, way) {
-        (_, Way::C | Way::D) => NotYet,
+        (_, Way::D) => NotYet,
+        // aws-sdk-core 3.168.1's chain starts ECSCredentials only on
+        // AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (the 169.254.170.2 ECS agent); it never reads
+        // AWS_CONTAINER_CREDENTIALS_FULL_URI or the authorization token, so no provider is
+        // found and the first request is refused. Newer aws-sdk-core releases read FULL_URI.
+        (Sdk::Ruby, Way::C) => Fails(
+            "Aws::Errors::MissingCredentialsError: unable to sign request without credentials set",
+            "aws-sdk-core 3.168 reads only `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, never `FULL_URI`; use path B",
+        ),
         // Ruby's SSO provider builds its SSO client without the AWS_ENDPOINT_URL_SSO override
         // (aws-sdk-core 3.168 predates service-specific endpoints), so it calls the real
         // portal. Net::HTTP words every connect failure (DNS, refused, timeout) this way, and
@@ -362,7 +390,7 @@ async fn check_row(env: &TestEnv, sdk: Sdk, probe: &str, way: Way, want: Expect)
         env.fake.calls(Op::RegisterClient),
         env.fake.calls(Op::StartDeviceAuthorization),
     );
-    let got = run_probe(env, sdk, probe, way.profile()).await;
+    let got = run_probe(env, sdk, probe, way).await;
     let after = (
         env.fake.calls(Op::CreateToken),
         env.fake.calls(Op::RegisterClient),
