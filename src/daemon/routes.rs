@@ -64,6 +64,11 @@ fn json<T: Serialize>(status: StatusCode, env: &Envelope<T>) -> Resp {
     let body = serde_json::to_vec(env).unwrap_or_else(|_| {
         br#"{"success":false,"error":{"code":"INTERNAL","message":"could not encode the answer"}}"#.to_vec()
     });
+    json_response(status, body)
+}
+
+/// A JSON answer of the daemon's (the socket's and the exec endpoint's): never cached.
+pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Resp {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(

@@ -374,23 +374,9 @@ fn owner_of(_conn: &tokio::net::TcpStream) -> Owner {
     Owner::Unchecked
 }
 
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    resp
-}
-
 fn refusal(r: &Refusal) -> Response<Full<Bytes>> {
     let body = serde_json::json!({ "Code": r.code, "Message": r.message });
-    json_response(r.status, body.to_string().into_bytes())
+    super::routes::json_response(r.status, body.to_string().into_bytes())
 }
 
 /// The container-credentials JSON (WIRE.md §8.2): `Token`, and `Expiration` ending in `Z`.
@@ -402,7 +388,7 @@ fn credentials_answer(c: &RoleCredentials, account_id: &str) -> Response<Full<By
         "Expiration": rfc3339(c.expiration),
         "AccountId": account_id,
     });
-    json_response(StatusCode::OK, body.to_string().into_bytes())
+    super::routes::json_response(StatusCode::OK, body.to_string().into_bytes())
 }
 
 /// Revokes its exec's token when dropped: the held `POST /v1/exec` answer owns it, so the
